@@ -1,0 +1,38 @@
+"""Pieces shared by the model zoo."""
+import torch
+from torch import nn
+
+
+def init_weights(module: nn.Module) -> None:
+    """DCGAN initialisation: weights ~ N(0, 0.02); batch-norm scale ~ N(1, 0.02), bias 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
+    return torch.nn.functional.one_hot(labels.long(), num_classes).to(dtype)
+
+
+class GeneratorBase(nn.Module):
+    """A generator maps z (N×z_dim) and optional labels (N,) to images in [-1, 1] (or text probabilities)."""
+    #: name of the module whose output the latent-direction PCA (GANSpace) reads
+    feature_layer: str = ""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.config = dict(config)
+        self.z_dim = config["z_dim"]
+        self.num_classes = config.get("num_classes", 0)
+
+    def _with_labels(self, z, labels):
+        if not self.num_classes:
+            return z
+        if labels is None:
+            raise ValueError("this is a conditional model: labels are required")
+        return torch.cat([z, one_hot(labels, self.num_classes, z.dtype)], dim=1)

@@ -1,0 +1,72 @@
+"""DCGAN (Radford et al.) for 28×28, 32×32, 64×64 and 128×128, plus its conditional and WGAN-GP variants.
+
+Generator: z (as a 1×1 map) → ConvTranspose 4×4 → (BN, ReLU, stride-2 ConvTranspose)… → tanh. The widths halve
+at each upsampling from `ngf·2^(k-1)`. For 28×28 the second layer uses a 3×3 kernel (4→7), as in the reference.
+Discriminator: the mirror image with LeakyReLU(0.2); batch norm in every block but the first and the last
+(`d_norm="batch"`), or none at all for a WGAN-GP critic (`d_norm="none"`, the gradient penalty is per sample).
+Conditional (`num_classes>0`): the one-hot label joins z in G and enters D as constant label maps.
+"""
+import torch
+from torch import nn
+
+from .common import GeneratorBase, init_weights, one_hot
+
+
+def _spatial_plan(resolution: int) -> list[tuple[int, int]]:
+    """(kernel, padding) of each stride-2 layer from 4×4 up to the resolution."""
+    if resolution == 28:
+        return [(3, 1), (4, 1), (4, 1)]          # 4 → 7 → 14 → 28
+    n = {32: 3, 64: 4, 128: 5}.get(resolution)
+    if n is None:
+        raise ValueError(f"DCGAN supports resolutions 28, 32, 64, 128, not {resolution}")
+    return [(4, 1)] * n
+
+
+class DCGenerator(GeneratorBase):
+    feature_layer = "net.2"   # the 4×4 feature map after the first block
+
+    def __init__(self, config: dict):
+        super().__init__(config)
+        plan = _spatial_plan(config["resolution"])
+        ngf, n = config.get("ngf", 64), len(plan)
+        widths = [ngf * 2 ** (n - 1 - i) for i in range(n)]          # e.g. 512, 256, 128, 64
+        layers = [nn.ConvTranspose2d(self.z_dim + self.num_classes, widths[0], 4, 1, 0, bias=False),
+                  nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+        for i, (k, p) in enumerate(plan):
+            last = i == n - 1
+            out = config["channels"] if last else widths[i + 1]
+            layers.append(nn.ConvTranspose2d(widths[i], out, k, 2, p, bias=last))
+            layers += [nn.Tanh()] if last else [nn.BatchNorm2d(out), nn.ReLU(True)]
+        self.net = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, z, labels=None):
+        h = self._with_labels(z, labels)
+        return self.net(h[:, :, None, None])
+
+
+class DCDiscriminator(nn.Module):
+    def __init__(self, config: dict):
+        super().__init__()
+        self.num_classes = config.get("num_classes", 0)
+        plan = list(reversed(_spatial_plan(config["resolution"])))
+        ndf, n = config.get("ndf", 64), len(plan)
+        batch_norm = config.get("d_norm", "batch") == "batch"
+        width = config["channels"] + self.num_classes
+        layers = []
+        for i, (k, p) in enumerate(plan):
+            out = ndf * 2 ** i
+            layers.append(nn.Conv2d(width, out, k, 2, p, bias=not (batch_norm and i > 0)))
+            if batch_norm and i > 0:
+                layers.append(nn.BatchNorm2d(out))
+            layers.append(nn.LeakyReLU(0.2, True))
+            width = out
+        layers.append(nn.Conv2d(width, 1, 4, 1, 0))                  # 4×4 → one logit / critic score
+        self.net = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, x, labels=None):
+        if self.num_classes:
+            maps = one_hot(labels, self.num_classes, x.dtype)[:, :, None, None]
+            x = torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], dim=1)
+        return self.net(x).flatten()

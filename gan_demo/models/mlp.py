@@ -1,0 +1,50 @@
+"""Vanilla (and one-hot conditional) GAN: multilayer perceptrons, as in the reference write-ups.
+
+G: Linear + BatchNorm1d + ReLU blocks, tanh output.  D: Linear + LeakyReLU(0.2) blocks, one logit
+(the sigmoid lives in the loss as BCE-with-logits, which is the same function, computed stably).
+A conditional model concatenates the one-hot label to z and to the flattened image.
+"""
+import math
+
+import torch
+from torch import nn
+
+from .common import GeneratorBase, init_weights, one_hot
+
+
+class MLPGenerator(GeneratorBase):
+    feature_layer = "net.2"   # after the first Linear+BN+ReLU block
+
+    def __init__(self, config: dict):
+        super().__init__(config)
+        self.out_shape = (config["channels"], config["resolution"], config["resolution"])
+        layers, width = [], self.z_dim + self.num_classes
+        for h in config.get("g_hidden", [128, 256, 512]):
+            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(True)]
+            width = h
+        layers += [nn.Linear(width, math.prod(self.out_shape)), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, z, labels=None):
+        return self.net(self._with_labels(z, labels)).view(-1, *self.out_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self, config: dict):
+        super().__init__()
+        self.num_classes = config.get("num_classes", 0)
+        width = config["channels"] * config["resolution"] ** 2 + self.num_classes
+        layers = []
+        for h in config.get("d_hidden", [512, 256, 128]):
+            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, True)]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, x, labels=None):
+        h = x.flatten(1)
+        if self.num_classes:
+            h = torch.cat([h, one_hot(labels, self.num_classes, h.dtype)], dim=1)
+        return self.net(h).squeeze(1)

@@ -1,0 +1,169 @@
+"""The catalogue of shipped models: one entry per name; everything else reads it."""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+
+MNIST_LICENSE = "MNIST: CC BY-SA 3.0, Y. LeCun and C. Cortes (LeCun, Bottou, Bengio, Haffner 1998)"
+CIFAR_LICENSE = ("CIFAR-10: Krizhevsky (2009), 'Learning Multiple Layers of Features from Tiny Images'; "
+                 "no formal licence; trained on a JPEG (quality 75) copy")
+CELEBA_LICENSE = ("CelebA (Liu et al., ICCV 2015): non-commercial research use only; this checkpoint is derived "
+                  "data and is for non-commercial research only")
+TEXT_LICENSE = "Mozilla Common Voice English sentences: CC0 1.0"
+
+MNIST_CLASSES = [str(i) for i in range(10)]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Default training recipe of a model (the CLI can override steps/batch/lr)."""
+    loss: str                    # "bce" (non-saturating), "lsgan" or "wgangp"
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple = (0.5, 0.999)
+    n_critic: int = 1            # discriminator steps per generator step
+    gp_weight: float = 10.0      # WGAN-GP lambda
+    batch: int = 64
+    steps: int = 5000
+    ema: float = 0.999           # generator EMA decay (0 disables)
+    flip: bool = False           # random horizontal flips (faces)
+    label_smoothing: float = 0.0 # text GAN: smoothing of the real one-hots
+    log_every: int = 50
+    sample_every: int = 500
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    family: str          # gan, dcgan, wgangp, lsgan, cgan, cdcgan
+    dataset: str         # mnist, cifar10, celeba64, celeba128, text
+    arch: str            # key into gan_demo.models.ARCHITECTURES: mlp, dcgan, text_conv
+    config: dict         # architecture config (shared by G and D)
+    recipe: Recipe
+    description: str
+    license: str
+    latent_dist: str = "normal"   # "normal" or "uniform" (in [-1, 1))
+    class_names: list = field(default_factory=list)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config["z_dim"]
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.get("num_classes", 0)
+
+    @property
+    def is_text(self) -> bool:
+        return self.dataset == "text"
+
+    @property
+    def output_shape(self) -> tuple:
+        c = self.config
+        if self.is_text:
+            return (c["seq_len"],)
+        return (c["channels"], c["resolution"], c["resolution"])
+
+    @property
+    def weights_file(self) -> str:
+        return f"{self.name}.safetensors"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["recipe"]["betas"] = list(self.recipe.betas)
+        return d
+
+    @staticmethod
+    def from_dict(d: dict) -> "ModelEntry":
+        d = copy.deepcopy(d)
+        recipe = d.pop("recipe")
+        recipe["betas"] = tuple(recipe["betas"])
+        return ModelEntry(recipe=Recipe(**recipe), **d)
+
+
+def _mnist(name, family, arch, config, recipe, description, latent_dist="normal"):
+    config = {"resolution": 28, "channels": 1, **config}
+    return ModelEntry(name, family, "mnist", arch, config, recipe, description, MNIST_LICENSE, latent_dist,
+                      MNIST_CLASSES if config.get("num_classes") else [])
+
+
+def _cifar(name, family, arch, config, recipe, description, latent_dist="normal"):
+    config = {"resolution": 32, "channels": 3, **config}
+    return ModelEntry(name, family, "cifar10", arch, config, recipe, description, CIFAR_LICENSE, latent_dist)
+
+
+def _celeba(name, family, res, config, recipe, description):
+    config = {"resolution": res, "channels": 3, **config}
+    return ModelEntry(name, family, f"celeba{res}", "dcgan", config, recipe, description, CELEBA_LICENSE)
+
+
+_ENTRIES = [
+    # --- MNIST -----------------------------------------------------------------------------------------------
+    _mnist("mnist-gan", "gan", "mlp", {"z_dim": 100, "g_hidden": [128, 256, 512], "d_hidden": [512, 256, 128]},
+           Recipe("bce", batch=64, steps=20000, sample_every=1000),
+           "Vanilla GAN: MLP generator (Linear+BatchNorm1d+ReLU, tanh) and LeakyReLU MLP discriminator."),
+    _mnist("mnist-dcgan", "dcgan", "dcgan", {"z_dim": 100, "ngf": 128, "ndf": 128, "d_norm": "batch"},
+           Recipe("bce", batch=64, steps=6000),
+           "DCGAN for 28x28 digits: transposed convolutions with batch norm; Adam lr 2e-4, beta1 0.5."),
+    _mnist("mnist-wgangp", "wgangp", "dcgan", {"z_dim": 100, "ngf": 128, "ndf": 128, "d_norm": "none"},
+           Recipe("wgangp", lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9), n_critic=5, batch=64, steps=4000),
+           "WGAN-GP: DCGAN generator, critic without batch norm or sigmoid; 5 critic steps, lambda 10."),
+    _mnist("mnist-lsgan", "lsgan", "dcgan", {"z_dim": 96, "ngf": 128, "ndf": 128, "d_norm": "batch"},
+           Recipe("lsgan", batch=64, steps=6000),
+           "Least-squares GAN: DC generator and discriminator with least-squares losses, uniform noise in [-1, 1).",
+           latent_dist="uniform"),
+    _mnist("mnist-cgan", "cgan", "mlp", {"z_dim": 100, "num_classes": 10, "g_hidden": [256, 512, 1024],
+                                           "d_hidden": [1024, 512, 256]},
+           Recipe("bce", batch=64, steps=20000, sample_every=1000),
+           "Conditional GAN: one-hot digit label concatenated to z and to the discriminator's input (MLPs)."),
+    _mnist("mnist-cdcgan", "cdcgan", "dcgan", {"z_dim": 100, "ngf": 128, "ndf": 128, "d_norm": "batch",
+                                                 "num_classes": 10},
+           Recipe("bce", batch=64, steps=6000),
+           "Conditional DCGAN: one-hot label joined to z and as constant label maps to the discriminator."),
+    # --- CIFAR-10 --------------------------------------------------------------------------------------------
+    _cifar("cifar10-gan", "gan", "mlp", {"z_dim": 100, "g_hidden": [256, 512, 1024], "d_hidden": [1024, 512, 256]},
+           Recipe("bce", batch=128, steps=30000, sample_every=2000),
+           "Vanilla GAN on CIFAR-10: MLP generator and discriminator."),
+    _cifar("cifar10-dcgan", "dcgan", "dcgan", {"z_dim": 100, "ngf": 64, "ndf": 64, "d_norm": "batch"},
+           Recipe("bce", batch=128, steps=30000, sample_every=2000),
+           "DCGAN for 32x32 colour images (3 transposed-conv upsamplings from 4x4)."),
+    _cifar("cifar10-wgangp", "wgangp", "dcgan", {"z_dim": 128, "ngf": 64, "ndf": 64, "d_norm": "none"},
+           Recipe("wgangp", lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9), n_critic=5, batch=64, steps=30000,
+                  sample_every=2000),
+           "WGAN-GP on CIFAR-10: DCGAN generator, critic without batch norm, Adam (0, 0.9), 5 critic steps."),
+    _cifar("cifar10-lsgan", "lsgan", "dcgan", {"z_dim": 100, "ngf": 64, "ndf": 64, "d_norm": "batch"},
+           Recipe("lsgan", batch=128, steps=30000, sample_every=2000),
+           "LSGAN on CIFAR-10: least-squares losses with the DCGAN generator, uniform noise in [-1, 1).",
+           latent_dist="uniform"),
+    # --- CelebA faces ----------------------------------------------------------------------------------------
+    _celeba("celeba64-dcgan", "dcgan", 64, {"z_dim": 100, "ngf": 64, "ndf": 64, "d_norm": "batch"},
+            Recipe("bce", batch=128, steps=30000, flip=True, sample_every=2000),
+            "DCGAN faces at 64x64 (the classic DCGAN generator and discriminator)."),
+    _celeba("celeba128-dcgan", "dcgan", 128, {"z_dim": 100, "ngf": 64, "ndf": 64, "d_norm": "batch"},
+            Recipe("bce", batch=128, steps=30000, flip=True, sample_every=2000),
+            "DCGAN faces at 128x128: discriminator with batch norm in all but the first and last blocks."),
+    _celeba("celeba128-wgangp", "wgangp", 128, {"z_dim": 128, "ngf": 64, "ndf": 64, "d_norm": "none"},
+            Recipe("wgangp", lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9), n_critic=5, batch=64, steps=30000,
+                   flip=True, sample_every=2000),
+            "WGAN-GP faces at 128x128, z in R^128 (Algorithm 1 of Gulrajani et al.)."),
+    # --- text ------------------------------------------------------------------------------------------------
+    ModelEntry("text-wgangp", "wgangp", "text", "text_conv",
+               {"z_dim": 64, "seq_len": 64, "dim": 256, "n_blocks": 5},
+               Recipe("wgangp", lr_g=1e-4, lr_d=1e-4, betas=(0.5, 0.9), n_critic=10, batch=64, steps=20000,
+                      label_smoothing=0.1, ema=0.999, sample_every=1000),
+               "Character-level WGAN-GP: residual 1D-conv generator emitting a softmax per position, 1D-conv critic.",
+               TEXT_LICENSE),
+]
+
+REGISTRY: dict[str, ModelEntry] = {e.name: e for e in _ENTRIES}
+
+
+def list_models(dataset: str | None = None) -> list[str]:
+    """Registry names, optionally only those of one dataset (e.g. "mnist", "text", "celeba128")."""
+    return [n for n, e in REGISTRY.items() if dataset is None or e.dataset == dataset]
+
+
+def get_entry(name: str) -> ModelEntry:
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model '{name}'; known models: {', '.join(REGISTRY)}")
+    return REGISTRY[name]

@@ -1,0 +1,198 @@
+"""`python -m training …`: train, export, sample, list. Bad input → one line on stderr and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from gan_demo.registry import REGISTRY, get_entry
+
+
+class CLIError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):            # one line instead of usage + message
+        raise CLIError(f"{message} (see: python -m training {self.prog.split()[-1]} --help)")
+
+
+def _positive(kind):
+    def parse(s):
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got '{s}'") from None
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
+        return v
+    return parse
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-15' or '1,5,9' or '3' → list of seeds."""
+    from gan_demo.latents import check_seed
+    seeds = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if "-" in part[1:]:
+                a, b = part.split("-", 1)
+                a, b = int(a), int(b)
+                if b < a or b - a >= 10000:
+                    raise ValueError
+                seeds.extend(range(a, b + 1))
+            else:
+                seeds.append(int(part))
+        return [check_seed(s) for s in seeds]
+    except ValueError:
+        raise CLIError(f"bad seeds '{text}': use e.g. 0-15 or 1,5,9 (whole numbers 0…2^32-1, ranges ≤ 10000)") from None
+
+
+def _model(name: str) -> str:
+    if name not in REGISTRY:
+        raise CLIError(f"unknown model '{name}'; known models: {', '.join(REGISTRY)}")
+    return name
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="training", description="Train, export and sample the gan_demo models.")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a registry model")
+    t.add_argument("--model", required=True, help="registry name, e.g. mnist-dcgan")
+    t.add_argument("--data", help="dataset file/folder or a root holding them (default $GAN_DEMO_DATA or ./data)")
+    t.add_argument("--steps", type=_positive(int), help="generator steps (default: the recipe's)")
+    t.add_argument("--batch", type=_positive(int), help="batch size (default: the recipe's)")
+    t.add_argument("--lr", type=_positive(float), help="learning rate of both G and D (default: the recipe's)")
+    t.add_argument("--out", help="run folder (default runs/<model>-<time>)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its resume file")
+    t.add_argument("--init", help="start G from this checkpoint (fine-tuning)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", help="cpu, cuda, mps (default: best available)")
+    t.add_argument("--log-every", type=_positive(int))
+    t.add_argument("--sample-every", type=_positive(int))
+    t.add_argument("--export", action="store_true", help="also export into weights/ when done")
+
+    e = sub.add_parser("export", help="copy a run's generator into weights/ (fp16, directions, model card)")
+    e.add_argument("run_dir")
+    e.add_argument("--to", help="destination file (default weights/<model>.safetensors)")
+    e.add_argument("--no-directions", action="store_true")
+
+    s = sub.add_parser("sample", help="write a grid of samples (or sentences) from a checkpoint")
+    s.add_argument("name", help="registry name or .safetensors path")
+    s.add_argument("--seeds", default="0-15")
+    s.add_argument("--labels", help="class per image for conditional models, e.g. 7 or 0,1,2")
+    s.add_argument("--truncation", type=_positive(float), default=1.0)
+    s.add_argument("--temperature", type=float, help="text: sample at this temperature (default argmax)")
+    s.add_argument("--out", default="samples.png")
+    s.add_argument("--device")
+
+    sub.add_parser("list", help="list the registry")
+    return p
+
+
+def cmd_train(a) -> int:
+    import torch  # noqa: F401  (imported here so `--help` stays fast)
+    from gan_demo.checkpoint import CheckpointError
+    from .data import DataError, load_dataset
+    from .loop import Trainer, TrainingError
+
+    entry = get_entry(_model(a.model))
+    if a.data is not None and not Path(a.data).exists():
+        raise CLIError(f"data path '{a.data}' does not exist")
+    if a.resume and not a.out:
+        raise CLIError("--resume needs --out RUN_DIR (the run to continue)")
+    out = Path(a.out or f"runs/{entry.name}-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK):
+            raise PermissionError
+    except (OSError, PermissionError):
+        raise CLIError(f"cannot write to the run folder '{out}'") from None
+    try:
+        data = load_dataset(entry.dataset, a.data)
+    except DataError as e:
+        raise CLIError(str(e)) from None
+    try:
+        trainer = Trainer(entry, data, out, steps=a.steps, batch=a.batch, lr=a.lr, device=a.device, seed=a.seed,
+                          log_every=a.log_every, sample_every=a.sample_every, init_from=a.init)
+        if a.resume:
+            trainer.load_resume()
+            print(f"resuming {entry.name} at step {trainer.step} in {out}", file=sys.stderr)
+        path = trainer.train()
+    except (TrainingError, CheckpointError) as e:
+        raise CLIError(str(e)) from None
+    except OSError as e:
+        raise CLIError(f"cannot write the run ({e.strerror or e})") from None
+    print(f"run folder: {out}\ngenerator: {path}")
+    if a.export:
+        from .export import export_run
+        print(f"exported: {export_run(out)}")
+    return 0
+
+
+def cmd_export(a) -> int:
+    from gan_demo.checkpoint import CheckpointError
+    from .export import export_run
+    try:
+        print(f"exported: {export_run(a.run_dir, a.to, directions=not a.no_directions)}")
+    except (FileNotFoundError, CheckpointError) as e:
+        raise CLIError(str(e)) from None
+    except OSError as e:
+        raise CLIError(f"cannot write the checkpoint ({e.strerror or e})") from None
+    return 0
+
+
+def cmd_sample(a) -> int:
+    from gan_demo import CheckpointError, load_generator
+    from gan_demo.render import make_grid, to_pil
+    seeds = parse_seeds(a.seeds)
+    try:
+        g = load_generator(a.name, device=a.device)
+    except (KeyError, CheckpointError) as e:
+        raise CLIError(str(e).strip("'\"")) from None
+    if g.entry.is_text:
+        lines = g.sample_text(seeds, temperature=a.temperature)
+        text = "\n".join(lines) + "\n"
+        if a.out.endswith(".txt"):
+            Path(a.out).write_text(text)
+        print(text, end="")
+        return 0
+    labels = None
+    if a.labels:
+        try:
+            labels = [int(x) for x in a.labels.split(",")]
+        except ValueError:
+            raise CLIError(f"bad labels '{a.labels}': use e.g. 7 or 0,1,2") from None
+    try:
+        imgs = g.sample(seeds, labels=labels, truncation=a.truncation)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    ncol = g.entry.num_classes if labels is None and g.entry.num_classes else None
+    try:
+        to_pil(make_grid(imgs, ncol)).save(a.out)
+    except (OSError, ValueError) as e:
+        raise CLIError(f"cannot write '{a.out}' ({e})") from None
+    print(f"wrote {a.out} ({len(imgs)} images from {g.name})")
+    return 0
+
+
+def cmd_list(a) -> int:
+    for name, e in REGISTRY.items():
+        print(f"{name:18s} {e.dataset:9s} {e.recipe.loss:6s} {e.description}")
+    return 0
+
+
+def main(argv=None) -> int:
+    try:
+        a = build_parser().parse_args(argv)
+        return {"train": cmd_train, "export": cmd_export, "sample": cmd_sample, "list": cmd_list}[a.cmd](a)
+    except CLIError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,45 @@
+"""Export a run's generator into weights/ (fp16 storage, latent directions, model card) and write metrics back."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from gan_demo.checkpoint import read_checkpoint, save_checkpoint
+from gan_demo.directions import compute_directions
+from gan_demo.generator import generator_from_checkpoint, resolve_weights, weights_dir
+from gan_demo.model_card import model_card
+
+
+def export_run(run_dir, to=None, directions: bool = True) -> Path:
+    """RUN_DIR/generator.safetensors → weights/<name>.safetensors (or `to`), plus <name>.md beside it."""
+    src = Path(run_dir) / "generator.safetensors"
+    if not src.is_file():
+        raise FileNotFoundError(f"{src}: no exported generator in this run folder (train it first)")
+    entry, state, meta = read_checkpoint(src)
+    dest = Path(to) if to else weights_dir() / entry.weights_file
+    dirs = None
+    if directions and not entry.is_text:
+        g = generator_from_checkpoint(src, device="cpu")
+        dirs = compute_directions(g.net, entry.latent_dim, num_classes=entry.num_classes,
+                                  dist=entry.latent_dist)
+    write(dest, entry, state, meta, directions=dirs)
+    return dest
+
+
+def write(dest, entry, state, meta, directions=None, metrics=None) -> None:
+    """Write a shipped checkpoint (fp16) and its model card."""
+    d = directions if directions is not None else meta.get("directions")
+    save_checkpoint(dest, entry, state, training=meta.get("training"),
+                    metrics=metrics if metrics is not None else meta.get("metrics"),
+                    directions=d if d and "vectors" in d else None, half=True)
+    _, _, new_meta = read_checkpoint(dest)
+    n_params = sum(v.numel() for k, v in state.items() if v.is_floating_point() and "running" not in k)
+    Path(dest).with_suffix(".md").write_text(model_card(entry, new_meta, n_params))
+
+
+def update_metrics(name_or_path: str, metrics: dict) -> Path:
+    """Merge `metrics` into a checkpoint's metadata (and its model card)."""
+    path = resolve_weights(name_or_path)
+    entry, state, meta = read_checkpoint(path)
+    merged = {**meta.get("metrics", {}), **metrics}
+    write(path, entry, state, meta, metrics=merged)
+    return path

@@ -1,0 +1,312 @@
+"""The training loop shared by the CLI and the app's Train tab.
+
+    trainer = Trainer(entry, data, run_dir, steps=2000, callback=fn)
+    trainer.train()           # or Trainer.resume(run_dir, data).train()
+
+Speed by design: data lives on the training device as uint8 and is augmented there; on CUDA bf16 autocast,
+channels_last and fused Adam; losses are accumulated on the device and read (one host sync) every `log_every`
+steps. Exactness by design: every random draw after initialisation comes from one seeded torch.Generator whose
+state is in the resume file, so N steps = N/2 steps + resume + N/2 steps, bit for bit on the CPU.
+
+The callback receives dicts {"type": "log"|"samples"|"done", "step", "total", …}; it (or `stop_event.set()`)
+can stop the run cleanly: the state is saved and the generator exported, nothing learned is lost.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import platform
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from gan_demo.checkpoint import atomic_write, read_checkpoint, save_checkpoint
+from gan_demo.devices import pick_device
+from gan_demo.latents import seed_latents
+from gan_demo.models import build_discriminator, build_generator
+from gan_demo.registry import ModelEntry, Recipe
+from gan_demo.render import make_grid, to_pil, to_uint8
+
+from .losses import d_loss, g_loss, gradient_penalty
+from .runlog import RunFolder
+
+N_FIXED = 64                        # fixed latents shown in the sample grids (seeds 0…63)
+
+
+class TrainingError(Exception):
+    pass
+
+
+def hardware_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU ({cpu}, {torch.get_num_threads()} threads)"
+
+
+class Trainer:
+    def __init__(self, entry: ModelEntry, data, run_dir, *, steps: int | None = None, batch: int | None = None,
+                 lr: float | None = None, device=None, seed: int = 0, callback=None,
+                 stop_event: threading.Event | None = None, log_every: int | None = None,
+                 sample_every: int | None = None, save_every: int | None = None, init_from=None,
+                 progress: bool = True):
+        r = entry.recipe
+        overrides = {"steps": steps or r.steps, "batch": batch or r.batch, "log_every": log_every or r.log_every,
+                     "sample_every": sample_every or r.sample_every}
+        if lr:
+            overrides.update(lr_g=lr, lr_d=lr)
+        self.recipe: Recipe = Recipe(**{**r.__dict__, **overrides})
+        if entry.is_text:                        # the vocabulary travels with the checkpoint
+            entry = ModelEntry.from_dict({**entry.to_dict(), "config": {**entry.config, "vocab": data.codec.vocab,
+                                                                        "seq_len": data.codec.max_len}})
+        self.entry, self.seed = entry, seed
+        self.device = pick_device(device)
+        self.cuda = self.device.type == "cuda"
+        self.run = RunFolder(run_dir).create()
+        self.save_every = save_every or self.recipe.sample_every
+        self.callback, self.stop_event = callback, stop_event or threading.Event()
+        self.progress = progress
+
+        torch.manual_seed(seed)                  # initial weights
+        self.G = build_generator(entry.arch, entry.config)
+        self.D = build_discriminator(entry.arch, entry.config)
+        if init_from is not None:                # fine-tune a shipped or exported generator
+            _, state, _ = read_checkpoint(init_from)
+            self.G.load_state_dict(state)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        if self.cuda and not entry.is_text:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        adam = dict(betas=self.recipe.betas, fused=True) if self.cuda else dict(betas=self.recipe.betas)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.recipe.lr_g, **adam)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.recipe.lr_d, **adam)
+        self.gen = torch.Generator(self.device).manual_seed(seed)
+        self.data = data.to(self.device)
+        self.step, self.elapsed = 0, 0.0
+        self.fixed_z = seed_latents(range(N_FIXED), entry.latent_dim, entry.latent_dist)
+        self.fixed_labels = torch.arange(N_FIXED) % entry.num_classes if entry.num_classes else None
+        self._acc, self._acc_n = None, 0
+        self.run.write_json("config.json", {"model": entry.name, "entry": entry.to_dict(),
+                                            "recipe": {**self.recipe.__dict__, "betas": list(self.recipe.betas)},
+                                            "seed": seed, "data": data.source, "device": str(self.device),
+                                            "init_from": str(init_from) if init_from else None})
+
+    # --- resume -----------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"step": self.step, "elapsed": self.elapsed, "G": self.G.state_dict(), "D": self.D.state_dict(),
+                "G_ema": self.G_ema.state_dict(), "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(), "gen": self.gen.get_state(),
+                "recipe": json.dumps({**self.recipe.__dict__, "betas": list(self.recipe.betas)})}
+
+    def save_resume(self) -> None:
+        state = self.state_dict()
+        atomic_write(self.run.resume_file, lambda tmp: torch.save(state, tmp))
+
+    def load_resume(self) -> None:
+        path = self.run.resume_file
+        try:   # weights_only: a resume file can never run code
+            state = torch.load(path, map_location=self.device, weights_only=True)
+            self.G.load_state_dict(state["G"])
+            self.D.load_state_dict(state["D"])
+            self.G_ema.load_state_dict(state["G_ema"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.gen.set_state(state["gen"].cpu())
+            self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        except FileNotFoundError:
+            raise TrainingError(f"{path}: no resume file (start without --resume)") from None
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise TrainingError(f"{path}: unusable resume file ({first})") from None
+        self.run.truncate_log(self.step)
+
+    # --- one step -----------------------------------------------------------------------------------------------
+    def _z(self, n: int) -> torch.Tensor:
+        shape = (n, self.entry.latent_dim)
+        if self.entry.latent_dist == "uniform":
+            return torch.rand(shape, generator=self.gen, device=self.device) * 2 - 1
+        return torch.randn(shape, generator=self.gen, device=self.device)
+
+    def _real(self, n: int):
+        if self.entry.is_text:
+            return self.data.batch(n, self.gen, smoothing=self.recipe.label_smoothing)
+        x, y = self.data.batch(n, self.gen, flip=self.recipe.flip)
+        return (x.contiguous(memory_format=torch.channels_last) if self.cuda else x), y
+
+    def train_step(self) -> None:
+        r, loss = self.recipe, self.recipe.loss
+        B = r.batch
+        amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and not self.entry.is_text)
+        for _ in range(r.n_critic):
+            x, y = self._real(B)
+            with torch.no_grad(), amp:
+                fake = self.G(self._z(B), y)
+            with amp:
+                real_s, fake_s = self.D(x, y), self.D(fake, y)
+            dl = d_loss(loss, real_s, fake_s)
+            gp = gradient_penalty(self.D, x, fake, y, self.gen) if loss == "wgangp" else torch.zeros((), device=x.device)
+            self.opt_d.zero_grad(set_to_none=True)
+            (dl + r.gp_weight * gp).backward()
+            self.opt_d.step()
+        with amp:
+            fake_s2 = self.D(self.G(self._z(B), y), y)
+        gl = g_loss(loss, fake_s2)
+        self.opt_g.zero_grad(set_to_none=True)
+        gl.backward()
+        self.opt_g.step()
+        self._update_ema()
+        stats = torch.stack([dl.detach(), gl.detach(), (real_s.float().mean() - fake_s.float().mean()).detach(),
+                             gp.detach()])
+        self._acc = stats if self._acc is None else self._acc + stats
+        self._acc_n += 1
+        self.step += 1
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if not self.recipe.ema:
+            self.G_ema.load_state_dict(self.G.state_dict())
+            return
+        decay = min(self.recipe.ema, (1 + self.step) / (10 + self.step))    # warm-up for short runs
+        torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1 - decay)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    # --- logging and samples ------------------------------------------------------------------------------------
+    def _log(self, t0: float, step0: int) -> dict:
+        vals = (self._acc / self._acc_n).tolist()           # the one host sync per log interval
+        self._acc, self._acc_n = None, 0
+        rate = (self.step - step0) / max(time.perf_counter() - t0, 1e-9)
+        rec = {"step": self.step, "d_loss": vals[0], "g_loss": vals[1],
+               "img_per_s": rate * self.recipe.batch, "elapsed_s": self.elapsed}
+        if self.recipe.loss == "wgangp":
+            rec.update(wasserstein=vals[2], gp=vals[3])
+        self.run.append_log(rec)
+        return rec
+
+    @torch.no_grad()
+    def sample_fixed(self):
+        """Grid (uint8 H×W×C) of the EMA generator at the fixed latents, or sample sentences for text."""
+        z = self.fixed_z.to(self.device)
+        if self.entry.is_text:
+            ids = self.G_ema.logits(z[:8]).argmax(1).cpu()
+            return [self.data.codec.decode_tokens(row.tolist()) for row in ids]
+        labels = self.fixed_labels.to(self.device) if self.fixed_labels is not None else None
+        imgs = to_uint8(self.G_ema(z, labels).float())
+        return make_grid(imgs, ncol=8 if not self.entry.num_classes else self.entry.num_classes)
+
+    def _samples(self) -> dict:
+        out = self.sample_fixed()
+        name = f"step_{self.step:07d}"
+        if isinstance(out, list):
+            (self.run.samples / f"{name}.txt").write_text("\n".join(out) + "\n")
+            return {"type": "samples", "step": self.step, "total": self.recipe.steps, "text": out}
+        to_pil(out).save(self.run.samples / f"{name}.png")
+        return {"type": "samples", "step": self.step, "total": self.recipe.steps, "image": out}
+
+    def _notify(self, event: dict) -> None:
+        if self.callback is not None and self.callback(event) is True:
+            self.stop_event.set()
+
+    # --- the loop -----------------------------------------------------------------------------------------------
+    def train(self) -> Path:
+        """Train up to recipe.steps (or until stopped); save the resume file and export the generator."""
+        r = self.recipe
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+            bar = tqdm(total=r.steps, initial=self.step, desc=self.entry.name, unit="step", dynamic_ncols=True)
+        self.G.train()
+        self.D.train()
+        stopped = False
+        t0, step0, last = time.perf_counter(), self.step, time.perf_counter()
+        if self.step == 0:
+            self._notify(self._samples())
+        try:
+            while self.step < r.steps:
+                if self.stop_event.is_set():
+                    stopped = True
+                    break
+                self.train_step()
+                now = time.perf_counter()
+                self.elapsed += now - last
+                last = now
+                if bar is not None:
+                    bar.update(1)
+                if self.step % r.log_every == 0 or self.step == r.steps:
+                    rec = self._log(t0, step0)
+                    t0, step0 = time.perf_counter(), self.step
+                    if bar is not None:
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in rec.items() if k in ("d_loss", "g_loss",
+                                                                                        "wasserstein")})
+                    eta = (r.steps - self.step) / max(rec["img_per_s"] / r.batch, 1e-9)
+                    self._notify({"type": "log", "total": r.steps, "eta_s": eta, **rec})
+                if self.step % r.sample_every == 0 or self.step == r.steps:
+                    self._notify(self._samples())
+                if self.step % self.save_every == 0:
+                    self.save_resume()
+        except KeyboardInterrupt:
+            stopped = True
+            print(f"\ninterrupted at step {self.step}: saving the run", flush=True)
+        finally:
+            if bar is not None:
+                bar.close()
+        self.save_resume()
+        if self.step % r.sample_every:
+            self._samples()
+        path = self.export_run_checkpoint()
+        self.run.finish(f"{self.entry.name}: losses")
+        self._notify({"type": "done", "step": self.step, "total": r.steps, "stopped": stopped,
+                      "checkpoint": str(path)})
+        return path
+
+    # --- export -------------------------------------------------------------------------------------------------
+    def training_info(self) -> dict:
+        r = self.recipe
+        return {"steps": self.step, "batch": r.batch, "loss": r.loss, "lr_g": r.lr_g, "lr_d": r.lr_d,
+                "betas": list(r.betas), "n_critic": r.n_critic, "ema": r.ema, "seed": self.seed,
+                "images_seen": self.step * r.batch * r.n_critic, "wall_time_s": round(self.elapsed, 1),
+                "hardware": hardware_name(self.device), "data": self.data.source, "torch": torch.__version__,
+                "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "run": str(self.run.path)}
+
+    @torch.no_grad()
+    def recalibrated_ema(self, batches: int = 20) -> torch.nn.Module:
+        """A copy of the EMA generator whose batch-norm statistics are re-measured on its own weights
+        (they were copied from the raw generator), with its own RNG so training randomness is untouched."""
+        g = copy.deepcopy(self.G_ema)
+        bns = [m for m in g.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if not bns or not self.recipe.ema:
+            return g
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None                    # cumulative average over the calibration batches
+        g.train()
+        rng = torch.Generator().manual_seed(12345)
+        k = self.entry.num_classes
+        for _ in range(batches):
+            z = torch.randn(256, self.entry.latent_dim, generator=rng)
+            if self.entry.latent_dist == "uniform":
+                z = torch.rand(256, self.entry.latent_dim, generator=rng) * 2 - 1
+            labels = torch.randint(0, k, (256,), generator=rng).to(self.device) if k else None
+            g(z.to(self.device), labels)
+        for m in bns:
+            m.momentum = 0.1
+        return g.eval()
+
+    def export_run_checkpoint(self) -> Path:
+        g = self.recalibrated_ema()
+        state = {k: v.float() if v.is_floating_point() else v for k, v in g.state_dict().items()}
+        save_checkpoint(self.run.checkpoint, self.entry, state, training=self.training_info())
+        return self.run.checkpoint

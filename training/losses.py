@@ -1,0 +1,43 @@
+"""GAN losses on raw discriminator outputs (logits / critic scores), always computed in fp32.
+
+bce     non-saturating GAN (Goodfellow et al.): D: -log D(x) - log(1 - D(G(z))); G: -log D(G(z)),
+        written with softplus on logits (= sigmoid + BCE, numerically stable)
+lsgan   least squares (Mao et al.): D: ½(D(x)-1)² + ½D(G(z))²; G: ½(D(G(z))-1)²
+wgangp  Wasserstein with gradient penalty (Gulrajani et al.): D: D(G(z)) - D(x) + λ(‖∇D(x̂)‖-1)²; G: -D(G(z))
+"""
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("bce", "lsgan", "wgangp")
+
+
+def d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    real, fake = real.float(), fake.float()
+    if kind == "bce":
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+    if kind == "lsgan":
+        return 0.5 * (real - 1).pow(2).mean() + 0.5 * fake.pow(2).mean()
+    if kind == "wgangp":
+        return fake.mean() - real.mean()
+    raise ValueError(f"unknown loss '{kind}' (known: {', '.join(LOSSES)})")
+
+
+def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
+    fake = fake.float()
+    if kind == "bce":
+        return F.softplus(-fake).mean()
+    if kind == "lsgan":
+        return 0.5 * (fake - 1).pow(2).mean()
+    if kind == "wgangp":
+        return -fake.mean()
+    raise ValueError(f"unknown loss '{kind}' (known: {', '.join(LOSSES)})")
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels, gen: torch.Generator) -> torch.Tensor:
+    """E[(‖∇_x̂ D(x̂)‖₂ - 1)²] at random points x̂ = εx + (1-ε)x̃ on lines between real and generated samples."""
+    eps = torch.rand(real.shape[0], *[1] * (real.ndim - 1), generator=gen, device=gen.device)
+    x_hat = (eps * real.float() + (1 - eps) * fake.float()).requires_grad_(True)
+    with torch.autocast(real.device.type, enabled=False):
+        score = critic(x_hat, labels).float()
+    (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()

@@ -1,0 +1,68 @@
+"""A run folder's files: config.json, log.jsonl (losses every K steps), samples/, progress.gif, losses.png."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from PIL import Image
+
+from gan_demo.render import gif_bytes, line_plot
+
+
+class RunFolder:
+    def __init__(self, path):
+        self.path = Path(path)
+        self.samples = self.path / "samples"
+        self.log_file = self.path / "log.jsonl"
+        self.resume_file = self.path / "resume.pt"
+        self.checkpoint = self.path / "generator.safetensors"
+
+    def create(self) -> "RunFolder":
+        self.samples.mkdir(parents=True, exist_ok=True)
+        probe = self.path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+        return self
+
+    def write_json(self, name: str, obj) -> None:
+        (self.path / name).write_text(json.dumps(obj, indent=2))
+
+    def read_json(self, name: str):
+        return json.loads((self.path / name).read_text())
+
+    def append_log(self, record: dict) -> None:
+        with open(self.log_file, "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read_log(self) -> list[dict]:
+        if not self.log_file.is_file():
+            return []
+        out = []
+        for line in self.log_file.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass                   # a line cut by a kill
+        return out
+
+    def truncate_log(self, step: int) -> None:
+        """After a resume, drop records newer than the resumed step (they were never saved in weights)."""
+        keep = [r for r in self.read_log() if r.get("step", 0) <= step]
+        self.log_file.write_text("".join(json.dumps(r) + "\n" for r in keep))
+
+    def sample_frames(self) -> list[Path]:
+        return sorted(self.samples.glob("step_*.png"))
+
+    def finish(self, title: str) -> None:
+        """The animation of the fixed-latent grids and the loss-curve PNG."""
+        frames = self.sample_frames()
+        if frames:
+            imgs = [Image.open(p) for p in frames]
+            (self.path / "progress.gif").write_bytes(gif_bytes(imgs, duration_ms=250))
+        log = self.read_log()
+        keys = [k for k in ("d_loss", "g_loss", "wasserstein") if any(k in r for r in log)]
+        series = {k: [(r["step"], r[k]) for r in log if k in r] for k in keys}
+        line_plot(series, title=title).save(self.path / "losses.png")
