@@ -184,7 +184,7 @@ def _decode_archive(src: Path, resolution: int, channels: int, with_labels: bool
             labels.append(classes.setdefault(parts[-2], len(classes)))
     if not images:
         raise DataError(f"{src}: no readable images found")
-    out = {"images": torch.from_numpy(np.stack(images)), "split": torch.tensor(splits, dtype=torch.uint8)}
+    out = {"images": torch.from_numpy(np.stack(images)).contiguous(), "split": torch.tensor(splits, dtype=torch.uint8)}
     if with_labels and len(labels) == len(images):
         if set(classes) == set(CIFAR_CLASSES):     # keep CIFAR-10's standard class order
             remap = torch.tensor([CIFAR_CLASSES.index(c) for c in classes])

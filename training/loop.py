@@ -95,8 +95,9 @@ class Trainer:
         self.gen = torch.Generator(self.device).manual_seed(seed)
         self.data = data.to(self.device)
         self.step, self.elapsed = 0, 0.0
-        self.fixed_z = seed_latents(range(N_FIXED), entry.latent_dim, entry.latent_dist)
-        self.fixed_labels = torch.arange(N_FIXED) % entry.num_classes if entry.num_classes else None
+        n_fixed = N_FIXED - N_FIXED % entry.num_classes if entry.num_classes else N_FIXED   # whole rows
+        self.fixed_z = seed_latents(range(n_fixed), entry.latent_dim, entry.latent_dist)
+        self.fixed_labels = torch.arange(n_fixed) % entry.num_classes if entry.num_classes else None
         self._acc, self._acc_n = None, 0
         self.run.write_json("config.json", {"model": entry.name, "entry": entry.to_dict(),
                                             "recipe": {**self.recipe.__dict__, "betas": list(self.recipe.betas)},

@@ -1,0 +1,29 @@
+"""Launch the gan_demo web app: `python app.py [--port N] [--host ADDR] [--share] [--preload]`.
+
+Checkpoints come from weights/ (or $GAN_DEMO_WEIGHTS_DIR) and load on first use, on CUDA when present, else the CPU
+($GAN_DEMO_DEVICE overrides). Gradio's own variables (GRADIO_SERVER_PORT, GRADIO_SERVER_NAME) apply when the
+flags are not given. On Hugging Face Spaces (SPACE_ID set) every model is loaded before serving.
+"""
+import argparse
+import os
+
+from gan_demo import service
+from gan_demo.ui import LAUNCH_OPTIONS, build_app
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=None, help="port (default: $GRADIO_SERVER_PORT, else 7860 or next free)")
+    p.add_argument("--host", default=None, help="address to listen on (default: $GRADIO_SERVER_NAME, else 127.0.0.1)")
+    p.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    p.add_argument("--preload", action="store_true", help="load every checkpoint before serving (default on Spaces)")
+    args = p.parse_args()
+    if args.preload or os.environ.get("SPACE_ID"):
+        # ZeroGPU runs each call in a short-lived process: models must be loaded here, in the main one
+        for name, status in service.STORE.preload().items():
+            print(f"  {name}: {status}")
+    build_app().launch(server_name=args.host, server_port=args.port, share=args.share, **LAUNCH_OPTIONS)
+
+
+if __name__ == "__main__":
+    main()

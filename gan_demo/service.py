@@ -1,0 +1,460 @@
+"""What the app does, as plain functions: check the request, sample from a cached generator, build pictures.
+
+No gradio here, so tests and other front ends call the same code. Bad input raises ValueError with a message
+meant for the person who typed it; the UI shows it as gr.Error. The limits below bound the work of one request.
+Models load lazily into `STORE` (thread-safe), so the page answers before any checkpoint is read.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .directions import compute_directions
+from .generator import GanGenerator, generator_from_checkpoint, resolve_weights, weights_dir
+from .latents import MAX_SEED, interpolation_path, truncate, walk
+from .model_card import model_card
+from .models import build_generator, count_parameters
+from .registry import REGISTRY, ModelEntry
+from .render import gif_bytes, make_grid, to_pil
+from .text_codec import TextCodec
+
+MAX_IMAGES = 64             # Faces grid
+MAX_FRAMES = 60             # Interpolate steps
+MAX_SENTENCES = 50          # Text
+MAX_DIGIT_COLUMNS = 10      # Digits: seeds per digit (10 digits × 10 seeds at most)
+N_SLIDERS = 8               # Explore: latent directions offered
+SLIDER_RANGE = 5.0          # how far along a unit direction a slider goes (z has unit variance per dimension)
+TRUNCATION_RANGE = (0.1, 1.0)
+TEMPERATURE_RANGE = (0.1, 3.0)
+INTERPOLATION_MODES = ("slerp", "lerp")
+SMALL_IMAGE = 64            # images smaller than this (MNIST 28, CIFAR 32) are enlarged…
+DISPLAY_SIZE = 128          # …by a whole factor, nearest neighbour, to at least this many pixels
+FALLBACK_DIRECTION_SAMPLES = 500   # when a checkpoint lacks directions: fewer samples than export, fast enough
+
+# Preferred order in the menus: faces first (the headline demo), then CIFAR-10, then digits.
+DATASET_ORDER = {"celeba64": 0, "celeba128": 1, "cifar10": 2, "mnist": 3, "text": 4}
+TEXT_CORPUS = Path("text") / "lines.txt"
+REPO = Path(__file__).resolve().parent.parent
+
+
+# --- input checks ---------------------------------------------------------------------------------------------
+def quoted(value) -> str:
+    """A bad value as the message quotes it, cut short so a huge input cannot flood the reply."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def whole(value, what: str, lo: int, hi: int) -> int:
+    """A whole number in [lo, hi]; 3.0 passes, NaN, 3.5, True, '3' and None do not."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{what} must be a whole number from {lo} to {hi}, got {quoted(value)}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{what} must be from {lo} to {hi}, got {value}")
+    return int(value)
+
+
+def number(value, what: str, lo: float, hi: float) -> float:
+    """A finite number in [lo, hi]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value):
+        raise ValueError(f"{what} must be a number from {lo:g} to {hi:g}, got {quoted(value)}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{what} must be from {lo:g} to {hi:g}, got {value:g}")
+    return float(value)
+
+
+def seed(value, what: str = "seed") -> int:
+    return whole(value, what, 0, MAX_SEED)
+
+
+def seed_run(first: int, count: int) -> list[int]:
+    """`count` consecutive seeds from `first`, wrapping past 2**32 - 1 so every start seed is valid."""
+    return [(first + i) % (MAX_SEED + 1) for i in range(count)]
+
+
+def _rank(name: str) -> tuple:
+    e = REGISTRY[name]
+    return DATASET_ORDER.get(e.dataset, 9), e.name
+
+
+def image_models() -> list[str]:
+    return sorted((n for n, e in REGISTRY.items() if not e.is_text), key=_rank)
+
+
+def conditional_models() -> list[str]:
+    # the conditional DCGAN draws the cleaner digits, so it comes first (and is the default)
+    return sorted((n for n, e in REGISTRY.items() if e.num_classes and not e.is_text),
+                  key=lambda n: (REGISTRY[n].family != "cdcgan", n))
+
+
+def text_models() -> list[str]:
+    return [n for n, e in REGISTRY.items() if e.is_text]
+
+
+MODEL_KINDS = {"image": image_models, "conditional": conditional_models, "text": text_models,
+               "any": lambda: list(REGISTRY)}
+
+
+def check_model(name, kind: str = "any") -> str:
+    """Only registry names of the right kind pass: nothing the user types ever becomes a file path."""
+    allowed = MODEL_KINDS[kind]()
+    if isinstance(name, str) and name in allowed:
+        return name
+    if isinstance(name, str) and name in REGISTRY:
+        raise ValueError(f"{name} cannot be used here (it is not a{'n' if kind == 'image' else ''} {kind} model);"
+                         f" choose one of: {', '.join(allowed)}")
+    raise ValueError(f"unknown model {quoted(name)}; choose one of: {', '.join(allowed)}")
+
+
+# --- the model cache ------------------------------------------------------------------------------------------
+def _file_signature(path: Path):
+    """Size and modification time, so a checkpoint replaced on disk (a new export) is loaded again."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+@dataclass
+class _Slot:
+    path: Path
+    signature: tuple | None
+    generator: GanGenerator | None = None
+    error: str | None = None
+    directions: tuple | None = None          # (k×z vectors, labels), filled on first use
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class ModelStore:
+    """Loaded generators by registry name. Loads on first use; one lock per model, so two requests never load
+    the same file twice while requests for other models carry on. A file that is missing or broken is
+    remembered as "not available: <reason>" until the file changes."""
+
+    def __init__(self, device=None):
+        self.device = device
+        self._slots: dict[str, _Slot] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(name, threading.Lock())
+
+    def _fresh(self, name: str) -> _Slot | None:
+        """The cached slot if it still describes the file on disk (the weights folder may change too)."""
+        path = resolve_weights(name)
+        slot = self._slots.get(name)
+        if slot and slot.path == path and slot.signature == _file_signature(path):
+            return slot
+        return None
+
+    def _load(self, name: str) -> _Slot:
+        path = resolve_weights(name)
+        signature = _file_signature(path)
+        if signature is None:
+            return _Slot(path, None, error=f"{path.name} not found in the weights folder")
+        try:
+            g = generator_from_checkpoint(path, self.device)
+            if g.entry.name != name:
+                raise ValueError(f"the file holds model '{g.entry.name}', not '{name}'")
+            if g.device.type == "cpu":
+                # oneDNN's CPU convolutions are ~1.3× faster on channels-last tensors; the pixels are identical
+                g.net = g.net.to(memory_format=torch.channels_last)
+        except Exception as e:      # a weights file is outside input: its failure disables one model, not the app
+            reason = str(e).replace(str(path), path.name).strip() or type(e).__name__
+            return _Slot(path, signature, error=reason)
+        return _Slot(path, signature, generator=g)
+
+    def slot(self, name: str) -> _Slot:
+        with self._lock(name):
+            slot = self._fresh(name)
+            if slot is None:
+                slot = self._slots[name] = self._load(name)
+        return slot
+
+    def _ready(self, name: str) -> _Slot:
+        slot = self.slot(name)
+        if slot.error:
+            raise ValueError(f"{name} is not available: {slot.error}")
+        return slot
+
+    def get(self, name: str) -> GanGenerator:
+        """The generator for a checked registry name; ValueError 'not available: …' if it cannot load."""
+        return self._ready(name).generator
+
+    def status(self, name: str) -> str:
+        """'ready' (loaded), 'available' (file present, loads on first use) or 'not available: <reason>'."""
+        slot = self._fresh(name)
+        if slot is None:
+            path = resolve_weights(name)
+            if _file_signature(path) is None:
+                return f"not available: {path.name} not found in the weights folder"
+            return "available"
+        return f"not available: {slot.error}" if slot.error else "ready"
+
+    def directions(self, name: str) -> tuple[torch.Tensor, list[str]]:
+        """Up to N_SLIDERS unit latent directions and their labels: the checkpoint's, else computed once
+        (GANSpace PCA) and kept in memory."""
+        slot = self._ready(name)
+        with slot.lock:
+            if slot.directions is None:
+                g = slot.generator
+                vectors, labels = g.directions, list(g.direction_labels)
+                if vectors is None:
+                    d = compute_directions(g.net, g.entry.latent_dim, num_classes=g.entry.num_classes, k=N_SLIDERS,
+                                           n=FALLBACK_DIRECTION_SAMPLES, dist=g.entry.latent_dist, device=g.device)
+                    vectors, labels = d["vectors"], d["labels"]
+                vectors = vectors[:N_SLIDERS].float().cpu()
+                labels = [labels[i] if i < len(labels) else f"direction {i + 1}" for i in range(len(vectors))]
+                slot.directions = (vectors, labels)
+        return slot.directions
+
+    def preload(self) -> dict[str, str]:
+        """Load every available model (and its directions) now: for hosts such as Spaces' ZeroGPU, where what a
+        GPU call caches does not outlive the call."""
+        for name in REGISTRY:
+            try:
+                if not REGISTRY[name].is_text:
+                    self.directions(name)
+                else:
+                    self.get(name)
+            except ValueError:
+                pass
+        return model_statuses(self)
+
+
+STORE = ModelStore()
+
+
+def model_statuses(store: ModelStore = STORE, load: bool = False) -> dict[str, str]:
+    """Every model's status; load=True first tries to load each, so a broken file shows its reason."""
+    if load:
+        for name in REGISTRY:
+            store.slot(name)
+    return {name: store.status(name) for name in REGISTRY}
+
+
+def default_model(kind: str, store: ModelStore = STORE) -> str:
+    """The first model of that kind, in menu order, that actually loads; the first listed if none does."""
+    names = MODEL_KINDS[kind]()
+    for name in names:
+        if not store.status(name).startswith("not available"):
+            try:
+                store.get(name)
+                return name
+            except ValueError:
+                continue
+    return names[0]
+
+
+# --- pictures -------------------------------------------------------------------------------------------------
+def enlarge(images: np.ndarray) -> np.ndarray:
+    """N×H×W×C uint8: tiny images (28 px digits) repeated by a whole factor so their pixels stay sharp."""
+    h = images.shape[1]
+    if h >= SMALL_IMAGE:
+        return images
+    f = math.ceil(DISPLAY_SIZE / h)
+    return images.repeat(f, axis=1).repeat(f, axis=2)
+
+
+def _labels_for(g: GanGenerator, seeds: list[int]) -> list[int] | None:
+    """Conditional models draw class seed % k for a seed, everywhere in the app, so a seed means one picture."""
+    k = g.entry.num_classes
+    return [s % k for s in seeds] if k else None
+
+
+@dataclass
+class Batch:
+    images: list[Image.Image]       # one per seed, enlarged when tiny
+    seeds: list[int]
+    grid: Image.Image               # all of them in one picture (for download)
+
+
+def generate(model, first_seed, count, truncation=1.0, store: ModelStore = STORE) -> Batch:
+    model = check_model(model, "image")
+    first_seed = seed(first_seed)
+    count = whole(count, "grid size", 1, MAX_IMAGES)
+    truncation = number(truncation, "truncation", *TRUNCATION_RANGE)
+    g = store.get(model)
+    seeds = seed_run(first_seed, count)
+    imgs = enlarge(g.sample(seeds=seeds, truncation=truncation))
+    return Batch([to_pil(x) for x in imgs], seeds, to_pil(make_grid(imgs)))
+
+
+@dataclass
+class Walk:
+    frames: list[Image.Image]
+    strip: Image.Image              # the frames in rows, left to right
+    gif: bytes                      # the walk there and back, looping
+
+
+def interpolate(model, seed_a, seed_b, steps, mode="slerp", truncation=1.0, store: ModelStore = STORE) -> Walk:
+    model = check_model(model, "image")
+    a, b = seed(seed_a, "seed A"), seed(seed_b, "seed B")
+    steps = whole(steps, "steps", 2, MAX_FRAMES)
+    if mode not in INTERPOLATION_MODES:
+        raise ValueError(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {quoted(mode)}")
+    truncation = number(truncation, "truncation", *TRUNCATION_RANGE)
+    g = store.get(model)
+    za, zb = truncate(g.latents([a, b]), truncation)
+    path = interpolation_path(za, zb, steps, mode)
+    labels = _labels_for(g, [a] * steps)        # a conditional walk keeps seed A's class
+    imgs = enlarge(g.sample(latents=path, labels=labels))
+    frames = [to_pil(x) for x in imgs]
+    loop = frames + frames[-2:0:-1]             # there and back, so the loop has no jump
+    duration = int(min(200, max(40, 3000 / steps)))
+    return Walk(frames, to_pil(make_grid(imgs, ncol=min(steps, 10))), gif_bytes(loop, duration_ms=duration))
+
+
+def direction_labels(model, store: ModelStore = STORE) -> list[str]:
+    model = check_model(model, "image")
+    return store.directions(model)[1]
+
+
+def explore(model, seed_value, amounts, truncation=1.0, store: ModelStore = STORE) -> Image.Image:
+    """One image for a seed moved along the model's principal latent directions by `amounts` (≤ N_SLIDERS)."""
+    model = check_model(model, "image")
+    s = seed(seed_value)
+    if not isinstance(amounts, (list, tuple)) or len(amounts) > N_SLIDERS:
+        raise ValueError(f"give at most {N_SLIDERS} slider amounts")
+    amounts = [number(v, f"slider {i + 1}", -SLIDER_RANGE, SLIDER_RANGE) for i, v in enumerate(amounts)]
+    truncation = number(truncation, "truncation", *TRUNCATION_RANGE)
+    g = store.get(model)
+    vectors, _ = store.directions(model)
+    amounts = amounts[:len(vectors)]
+    z = truncate(g.latents([s])[0], truncation)
+    if amounts:
+        z = walk(z, vectors, amounts)
+    return to_pil(enlarge(g.sample(latents=z[None], labels=_labels_for(g, [s])))[0])
+
+
+@dataclass
+class DigitGrid:
+    image: Image.Image              # one row per digit, one column per seed
+    digits: list[int]
+    seeds: list[int]
+
+
+def digits(model, chosen, first_seed, count, all_digits=False, store: ModelStore = STORE) -> DigitGrid:
+    model = check_model(model, "conditional")
+    k = REGISTRY[model].num_classes
+    if all_digits:
+        rows = list(range(k))
+    else:
+        if not isinstance(chosen, (list, tuple)) or not chosen:
+            raise ValueError("choose at least one digit (or tick 'all ten digits')")
+        if len(chosen) > k:
+            raise ValueError(f"choose at most {k} digits")
+        rows = sorted({whole(int(d) if isinstance(d, str) and d.isdigit() else d, "digit", 0, k - 1)
+                       for d in chosen})
+    first_seed = seed(first_seed)
+    count = whole(count, "seeds per digit", 1, MAX_DIGIT_COLUMNS)
+    g = store.get(model)
+    seeds = seed_run(first_seed, count)
+    imgs = enlarge(g.sample(seeds=seeds * len(rows), labels=[d for d in rows for _ in seeds]))
+    return DigitGrid(to_pil(make_grid(imgs, ncol=count)), rows, seeds)
+
+
+# --- text -----------------------------------------------------------------------------------------------------
+_CODEC = TextCodec()
+_corpus_lock = threading.Lock()
+_corpus: dict[Path, frozenset] = {}
+
+
+def canonical(sentence: str) -> str | None:
+    """The sentence as the text GAN would write it (normalised, re-detokenised); None if it cannot be one."""
+    ids = _CODEC.encode(sentence)
+    return _CODEC.decode(ids) if ids else None
+
+
+def corpus_path() -> Path | None:
+    """The training sentences: $GAN_DEMO_DATA/text/lines.txt, else ../shared/data/text/lines.txt."""
+    roots = [Path(os.environ["GAN_DEMO_DATA"])] if os.environ.get("GAN_DEMO_DATA") else []
+    roots.append(REPO.parent / "shared" / "data")
+    return next((r / TEXT_CORPUS for r in roots if (r / TEXT_CORPUS).is_file()), None)
+
+
+def training_sentences() -> frozenset | None:
+    """Canonical forms of the corpus lines (read once, ~1 s), or None when the corpus is not on this machine."""
+    path = corpus_path()
+    if path is None:
+        return None
+    with _corpus_lock:
+        if path not in _corpus:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                _corpus[path] = frozenset(c for c in map(canonical, f) if c)
+        return _corpus[path]
+
+
+@dataclass
+class Sentences:
+    rows: list[tuple[int, str, bool | None]]    # (seed, sentence, copied from the training data; None: unknown)
+    summary: str
+
+
+def text(model, first_seed, count, temperature=None, store: ModelStore = STORE) -> Sentences:
+    """`count` sentences; temperature None (or 0) takes the likeliest character at each position."""
+    model = check_model(model, "text")
+    first_seed = seed(first_seed)
+    count = whole(count, "number of sentences", 1, MAX_SENTENCES)
+    if temperature is not None and temperature != 0:
+        temperature = number(temperature, "temperature", *TEMPERATURE_RANGE)
+    g = store.get(model)
+    seeds = seed_run(first_seed, count)
+    lines = g.sample_text(seeds=seeds, temperature=temperature or None)
+    known = training_sentences()
+    if known is None:
+        return Sentences([(s, t, None) for s, t in zip(seeds, lines)],
+                         "The training corpus is not on this machine, so copies cannot be counted.")
+    copied = [canonical(t) in known for t in lines]
+    summary = (f"**{sum(copied)} of {count}** sentences are verbatim copies of a training sentence "
+               f"(compared after normalisation with the {len(known):,} distinct training sentences).")
+    return Sentences([(s, t, c) for s, t, c in zip(seeds, lines, copied)], summary)
+
+
+# --- model cards ----------------------------------------------------------------------------------------------
+@dataclass
+class ModelInfo:
+    name: str
+    status: str
+    markdown: str
+    losses: Path | None             # <name>-losses.png beside the checkpoint, if shipped
+    progress: Path | None           # <name>-progress.gif: samples of fixed latents over training
+
+
+def _architecture_parameters(entry: ModelEntry) -> int:
+    """Generator size without weights: the network built on the meta device costs no memory or time."""
+    with torch.device("meta"):
+        return count_parameters(build_generator(entry.arch, entry.config))
+
+
+def model_info(name, store: ModelStore = STORE) -> ModelInfo:
+    name = check_model(name)
+    entry = REGISTRY[name]
+    folder = weights_dir()
+    try:
+        g = store.get(name)
+    except ValueError:
+        g = None
+    status = store.status(name)
+    shipped = folder / f"{name}.md"
+    if g is None:
+        card = model_card(entry, None, _architecture_parameters(entry))
+    elif shipped.is_file():
+        card = shipped.read_text(encoding="utf-8", errors="replace")
+    else:
+        card = model_card(g.entry, g.meta, g.num_parameters)
+    head = f"**Status: {status}**" if g is None else f"Status: {status}"
+    existing = lambda p: p if p.is_file() else None
+    return ModelInfo(name, status, f"{head}\n\n{card}", existing(folder / f"{name}-losses.png"),
+                     existing(folder / f"{name}-progress.gif"))

@@ -1,0 +1,80 @@
+"""The Gradio app: one module per tab (each a thin layer over gan_demo.service), wired together here.
+
+`build_app()` returns the Blocks; launch it with `LAUNCH_OPTIONS` (theme and CSS are launch() options in Gradio 6).
+A new tab (e.g. Train) is one more module with a `build()` called inside `gr.Tabs()` below.
+"""
+from __future__ import annotations
+
+import re
+
+import gradio as gr
+
+from . import digits, explore, faces, interpolate, models, text
+from .common import MODEL_WORK, refreshed_menu
+
+TITLE = "gan_demo — hands-on GANs"
+HEADER = ("# gan_demo: hands-on GANs\n"
+          "Generative adversarial networks trained with this project's own code: faces (CelebA), small photos "
+          "(CIFAR-10), handwritten digits (MNIST) and English sentences. Everything is reproducible: a seed always "
+          "gives the same output.")
+CSS = """
+.dice { align-self: end; margin-bottom: 4px; }
+#model-card h3 { margin-top: 0; }
+"""
+LAUNCH_OPTIONS = dict(theme=gr.themes.Soft(), css=CSS)
+QUEUE_SIZE = 64             # requests waiting beyond this are turned away instead of piling up
+
+
+def _seed_from_caption(value) -> int | None:
+    caption = value.get("caption") if isinstance(value, dict) else None
+    m = re.fullmatch(r"seed (\d+)", caption or "")
+    return int(m.group(1)) if m else None
+
+
+def _wire_gallery_picks(f, i, e) -> None:
+    """A click on a Faces image sends its seed to Interpolate (A, then B, alternately) and to Explore."""
+    next_is_b = gr.State(False)
+
+    def pick(evt: gr.SelectData, to_b, model, truncation):
+        s = _seed_from_caption(evt.value)
+        if s is None:
+            return [gr.skip()] * 9
+        which = "B" if to_b else "A"
+        note = (f"Seed {s} is now seed {which} in *Interpolate* and the seed in *Explore*; the next click sets seed "
+                f"{'A' if to_b else 'B'}.")
+        return (gr.skip() if to_b else s, s if to_b else gr.skip(), s, model, model, truncation, truncation,
+                not to_b, note)
+
+    f.gallery.select(pick, [next_is_b, f.model, f.truncation],
+                     [i.seed_a, i.seed_b, e.seed, i.model, e.model, i.truncation, e.truncation, next_is_b, f.note],
+                     api_visibility="private", queue=False)
+
+
+def _wire_page_load(demo, f, i, e, d, t) -> None:
+    """On each visit: menus show which checkpoints are usable, the best model is selected, a first grid appears."""
+    def menus():
+        image = refreshed_menu("image")
+        return image, image, image, refreshed_menu("conditional"), refreshed_menu("text")
+
+    demo.load(menus, None, [f.model, i.model, e.model, d.model, t.model], api_visibility="private").then(
+        f.first_grid, [f.model, f.seed, f.count, f.truncation], [f.gallery, f.download, f.note],
+        preprocess=False, api_visibility="private", **MODEL_WORK)
+
+
+def build_app() -> gr.Blocks:
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(HEADER)
+        with gr.Tabs():
+            f = faces.build()
+            i = interpolate.build()
+            e = explore.build()
+            d = digits.build()
+            t = text.build()
+            models.build()
+        _wire_gallery_picks(f, i, e)
+        _wire_page_load(demo, f, i, e, d, t)
+    demo.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
+    return demo
+
+
+__all__ = ["LAUNCH_OPTIONS", "build_app"]

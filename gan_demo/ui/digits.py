@@ -1,0 +1,43 @@
+"""Digits tab: ask a conditional GAN for particular digits."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import gradio as gr
+
+from .. import service
+from .common import MODEL_WORK, RANDOM_SEED_JS, dice_button, gpu, model_menu, png_file, seed_input, user_errors
+
+INTRO = ("A *conditional* GAN is told which digit to draw as well as given a seed. Each row below is one digit "
+         "and each column one seed: along a column the seed, and with it the handwriting style, stays the same "
+         "while the digit changes.")
+
+
+@gpu
+@user_errors
+def digits(model, chosen, seed, count, all_digits):
+    """→ the grid (rows: digits, columns: seeds) as a PNG file."""
+    return png_file(service.digits(model, chosen, seed, count, all_digits).image)
+
+
+def build() -> SimpleNamespace:
+    with gr.Tab("Digits", id="digits"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=260):
+                model = model_menu("conditional")
+                chosen = gr.CheckboxGroup([(str(d), d) for d in range(10)], value=[0, 1, 2, 3], label="Digits")
+                all_digits = gr.Checkbox(False, label="All ten digits (a 10 × N grid)")
+                with gr.Row(equal_height=True):
+                    seed = seed_input("First seed")
+                    dice = dice_button()
+                count = gr.Slider(1, service.MAX_DIGIT_COLUMNS, value=8, step=1, label="Seeds per digit (N)")
+                run = gr.Button("Draw digits", variant="primary")
+            with gr.Column(scale=3):
+                grid = gr.Image(label="Rows: digits · columns: seeds", type="filepath", format="png",
+                                elem_id="digits-grid")
+    inputs = [model, chosen, seed, count, all_digits]
+    gr.on([run.click, seed.submit], digits, inputs, grid, api_name="digits", preprocess=False, **MODEL_WORK)
+    dice.click(None, None, seed, js=RANDOM_SEED_JS).then(
+        digits, inputs, grid, preprocess=False, api_visibility="private", **MODEL_WORK)
+    return SimpleNamespace(model=model)

@@ -1,0 +1,62 @@
+"""Explore tab: move one picture along the main directions of the latent space with sliders."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import gradio as gr
+
+from .. import service
+from .common import MODEL_WORK, RANDOM_SEED_JS, dice_button, gpu, model_menu, seed_input, user_errors
+
+INTRO = ("Each slider moves the picture along one of the directions in which this model's pictures vary most "
+         "(principal components of the generator's features, as in GANSpace); direction 1 varies the most. "
+         "Drag a slider and watch what that direction controls.")
+
+
+@gpu
+@user_errors
+def explore(model, seed, truncation, *amounts):
+    """→ one image: the seed's picture moved by `amounts` along directions 1…8. An empty seed (the box
+    cleared while typing a new one) leaves the picture as it is."""
+    if seed is None:
+        return gr.skip()
+    return service.explore(model, seed, list(amounts), truncation)
+
+
+@gpu
+@user_errors
+def slider_setup(model):
+    """Slider labels from the model's directions (computed on first use if the checkpoint has none); sliders
+    past the number of directions are hidden."""
+    labels = service.direction_labels(model)
+    return [gr.Slider(label=labels[i] if i < len(labels) else f"direction {i + 1}", visible=i < len(labels))
+            for i in range(service.N_SLIDERS)]
+
+
+def build() -> SimpleNamespace:
+    with gr.Tab("Explore", id="explore") as tab:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=260):
+                model = model_menu("image")
+                with gr.Row(equal_height=True):
+                    seed = seed_input()
+                    dice = dice_button()
+                truncation = gr.Slider(*service.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation")
+                reset = gr.Button("Reset sliders")
+                image = gr.Image(label="Picture", format="png", height=320, elem_id="explore-image")
+            with gr.Column(scale=2):
+                sliders = [gr.Slider(-service.SLIDER_RANGE, service.SLIDER_RANGE, value=0, step=0.1,
+                                     label=f"direction {i + 1}") for i in range(service.N_SLIDERS)]
+    inputs = [model, seed, truncation, *sliders]
+    # last call wins: while one picture renders, only the newest slider position waits
+    gr.on([s.change for s in sliders] + [seed.change, truncation.change], explore, inputs, image,
+          api_name="explore", preprocess=False, trigger_mode="always_last", show_progress="minimal", **MODEL_WORK)
+    dice.click(None, None, seed, js=RANDOM_SEED_JS)
+    reset.click(lambda: [0] * service.N_SLIDERS, None, sliders, api_visibility="private", queue=False)
+    for trigger in (tab.select, model.change):
+        trigger(slider_setup, model, sliders, api_visibility="private", **MODEL_WORK).then(
+            explore, inputs, image, api_visibility="private", preprocess=False, show_progress="minimal",
+            **MODEL_WORK)
+    model.change(lambda: [0] * service.N_SLIDERS, None, sliders, api_visibility="private", queue=False)
+    return SimpleNamespace(model=model, seed=seed, truncation=truncation)

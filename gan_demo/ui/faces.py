@@ -1,0 +1,61 @@
+"""Faces tab: a grid of images from consecutive seeds, for any image model."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import gradio as gr
+
+from .. import service
+from .common import MODEL_WORK, RANDOM_SEED_JS, dice_button, gpu, model_menu, png_file, seed_input, user_errors
+
+INTRO = ("A GAN's generator turns a random **seed** into a picture. The same seed always gives the same picture; "
+         "the grid shows the seeds that follow it. **Truncation** below 1 pulls every seed towards the average "
+         "picture: cleaner images, less variety. Click an image to use its seed in *Interpolate* and *Explore*.")
+
+
+@gpu
+@user_errors
+def generate(model, seed, count, truncation):
+    """→ gallery of (image, "seed N") and the grid as a PNG file."""
+    batch = service.generate(model, seed, count, truncation)
+    return [(png_file(img), f"seed {s}") for img, s in zip(batch.images, batch.seeds)], png_file(batch.grid)
+
+
+def first_grid(model, seed, count, truncation):
+    """The grid shown when the page opens; with no usable model, a note instead of an error box."""
+    try:
+        gallery, grid = generate(model, seed, count, truncation)
+        return gallery, grid, ""
+    except gr.Error:
+        statuses = service.model_statuses()
+        if all(s.startswith("not available") for n, s in statuses.items() if n in service.image_models()):
+            note = "No image model is available yet: the weights folder holds no usable checkpoint (see *Models*)."
+        else:
+            note = f"{model}: {statuses[model]}"
+        return [], None, note
+
+
+def build() -> SimpleNamespace:
+    with gr.Tab("Faces", id="faces"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=260):
+                model = model_menu("image")
+                with gr.Row(equal_height=True):
+                    seed = seed_input()
+                    dice = dice_button()
+                count = gr.Slider(1, service.MAX_IMAGES, value=16, step=1, label="Grid size (images)")
+                truncation = gr.Slider(*service.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation")
+                run = gr.Button("Generate", variant="primary")
+                download = gr.DownloadButton("Download grid (PNG)", size="md")
+                note = gr.Markdown()
+            with gr.Column(scale=3):
+                gallery = gr.Gallery(label="Generated images", columns=8, height="auto", object_fit="contain",
+                                     format="png", allow_preview=True, elem_id="faces-gallery")
+    inputs, outputs = [model, seed, count, truncation], [gallery, download]
+    gr.on([run.click, seed.submit], generate, inputs, outputs, api_name="generate", preprocess=False,
+          **MODEL_WORK)
+    dice.click(None, None, seed, js=RANDOM_SEED_JS).then(
+        generate, inputs, outputs, preprocess=False, api_visibility="private", **MODEL_WORK)
+    return SimpleNamespace(model=model, seed=seed, count=count, truncation=truncation, gallery=gallery,
+                           download=download, note=note, first_grid=first_grid)

@@ -1,0 +1,54 @@
+"""Models tab: every model's status at a glance, and its card — what it is, how it was trained, how good it is."""
+from __future__ import annotations
+
+import gradio as gr
+
+from .. import service
+from ..registry import REGISTRY
+from .common import copy_file, user_errors
+
+INTRO = ("What each model is, how it was trained and how well it does; click a row to see its card. The loss "
+         "curves show generator and discriminator pulling against each other; the animation shows the same seeds "
+         "improving during training. **FID/KID**: distance from real images (lower is better); **classifier "
+         "accuracy**: how often a digit classifier agrees with the requested digit; **n-gram divergence**: how far "
+         "the sentences' letter statistics are from real ones (lower is better).")
+TABLE_HEADERS = ["model", "data", "family", "status"]
+
+
+@user_errors
+def card(name):
+    """→ the model's card (Markdown), its loss curve and its training animation (files; None where not shipped)."""
+    info = service.model_info(name)
+    return (info.markdown, gr.Image(copy_file(info.losses), visible=info.losses is not None),
+            gr.Image(copy_file(info.progress), visible=info.progress is not None))
+
+
+def statuses():
+    """→ one row per model: name, data, family, status ('ready' or 'not available: <reason>'); loads each model
+    once, so a broken file shows its reason here."""
+    return [[n, REGISTRY[n].dataset, REGISTRY[n].family, s] for n, s in service.model_statuses(load=True).items()]
+
+
+def picked_row(evt: gr.SelectData):
+    """Clicking anywhere in a row shows that row's model."""
+    row = evt.row_value or []
+    return row[0] if row and row[0] in REGISTRY else gr.skip()
+
+
+def build() -> None:
+    with gr.Tab("Models", id="models") as tab:
+        gr.Markdown(INTRO)
+        table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, wrap=True, label="All models",
+                             column_widths=["20%", "12%", "10%", "58%"], elem_id="models-table")
+        with gr.Row():
+            with gr.Column(scale=2):
+                name = gr.Dropdown([(n, n) for n in REGISTRY], value=service.image_models()[0], label="Model")
+                markdown = gr.Markdown(elem_id="model-card")
+            with gr.Column(scale=1):
+                losses = gr.Image(label="Losses during training", type="filepath", visible=False)
+                progress = gr.Image(label="Fixed seeds during training", type="filepath", visible=False)
+    card_outputs = [markdown, losses, progress]
+    tab.select(statuses, None, table, api_name="models").then(card, name, card_outputs, preprocess=False,
+                                                              api_visibility="private")
+    name.change(card, name, card_outputs, api_name="model_card", preprocess=False)
+    table.select(picked_row, None, name, api_visibility="private")

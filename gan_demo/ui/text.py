@@ -1,0 +1,56 @@
+"""Text tab: sentences from the character-level text GAN, checked against its training sentences."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import gradio as gr
+
+from .. import service
+from .common import MODEL_WORK, RANDOM_SEED_JS, dice_button, gpu, model_menu, seed_input, user_errors
+
+INTRO = ("The text GAN writes a whole sentence at once: for each of 64 character positions it outputs how likely "
+         "every character is. **Likeliest** takes the most likely character everywhere; **temperature** samples "
+         "instead (higher = more adventurous spelling). The last column says whether a sentence is a verbatim "
+         "copy of one the model was trained on, rather than a new one.")
+
+SAMPLING = [("Likeliest character (argmax)", "argmax"), ("Sample at a temperature", "temperature")]
+HEADERS = ["seed", "sentence", "copied from training data"]
+
+
+@gpu
+@user_errors
+def sentences(model, seed, count, sampling, temperature):
+    """→ a table (seed, sentence, copied?) and a one-line summary of the copies."""
+    if sampling not in ("argmax", "temperature"):
+        raise ValueError(f"sampling must be 'argmax' or 'temperature', got {service.quoted(sampling)}")
+    result = service.text(model, seed, count, temperature if sampling == "temperature" else None)
+    yes_no = {True: "yes", False: "no", None: "unknown"}
+    rows = [[s, line, yes_no[copied]] for s, line, copied in result.rows]
+    return gr.Dataframe(value=rows, headers=HEADERS), result.summary
+
+
+def build() -> SimpleNamespace:
+    with gr.Tab("Text", id="text"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=260):
+                model = model_menu("text")
+                with gr.Row(equal_height=True):
+                    seed = seed_input("First seed")
+                    dice = dice_button()
+                count = gr.Slider(1, service.MAX_SENTENCES, value=10, step=1, label="Sentences")
+                sampling = gr.Radio(SAMPLING, value="argmax", label="Sampling")
+                temperature = gr.Slider(*service.TEMPERATURE_RANGE, value=1.0, step=0.05, label="Temperature",
+                                        info="used when sampling at a temperature")
+                run = gr.Button("Write sentences", variant="primary")
+            with gr.Column(scale=3):
+                table = gr.Dataframe(headers=HEADERS, datatype=["number", "str", "str"], wrap=True,
+                                     interactive=False, column_widths=["12%", "68%", "20%"], label="Sentences",
+                                     elem_id="text-table")
+                summary = gr.Markdown()
+    inputs = [model, seed, count, sampling, temperature]
+    gr.on([run.click, seed.submit], sentences, inputs, [table, summary], api_name="text", preprocess=False,
+          **MODEL_WORK)
+    dice.click(None, None, seed, js=RANDOM_SEED_JS).then(
+        sentences, inputs, [table, summary], preprocess=False, api_visibility="private", **MODEL_WORK)
+    return SimpleNamespace(model=model)

@@ -1,0 +1,138 @@
+"""The training loop: exact resume, short real-data runs, the callback's stop, export."""
+import io
+import tarfile
+import threading
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gan_demo import load_generator, read_checkpoint
+from gan_demo.registry import REGISTRY
+from training.data import ImageData, load_dataset, load_image_folder, load_text
+from training.export import export_run
+from training.loop import Trainer
+
+
+def _mnist_slice(mnist_root, n=256):
+    d = load_dataset("mnist", mnist_root)
+    return ImageData(d.images[:n], d.labels[:n], "MNIST slice")
+
+
+@pytest.mark.parametrize("name", ["mnist-cdcgan", "mnist-wgangp"])
+def test_resume_is_exact(tmp_path, mnist_root, name):
+    data = _mnist_slice(mnist_root)
+    kw = dict(batch=8, device="cpu", log_every=2, sample_every=100, progress=False)
+    full = Trainer(REGISTRY[name], data, tmp_path / "full", steps=6, **kw)
+    full.train()
+    half = Trainer(REGISTRY[name], data, tmp_path / "half", steps=3, **kw)
+    half.train()
+    resumed = Trainer(REGISTRY[name], data, tmp_path / "half", steps=6, **kw)
+    resumed.load_resume()
+    assert resumed.step == 3
+    resumed.train()
+    for part in ("G", "D", "G_ema"):
+        a, b = getattr(full, part).state_dict(), getattr(resumed, part).state_dict()
+        for k in a:
+            assert torch.equal(a[k], b[k]), f"{part}.{k}"
+    assert [r["step"] for r in resumed.run.read_log()] == [2, 3, 4, 6]   # step 3 ended the first half
+
+
+def test_short_training_on_real_mnist_exports_a_loadable_generator(tmp_path, mnist_root, monkeypatch):
+    data = _mnist_slice(mnist_root, 512)
+    events = []
+    t = Trainer(REGISTRY["mnist-gan"], data, tmp_path / "run", steps=30, batch=32, device="cpu", log_every=10,
+                sample_every=15, progress=False, callback=events.append)
+    t.train()
+    run = tmp_path / "run"
+    for f in ("config.json", "log.jsonl", "resume.pt", "generator.safetensors", "progress.gif", "losses.png"):
+        assert (run / f).is_file(), f
+    assert len(list((run / "samples").glob("step_*.png"))) == 3     # steps 0, 15, 30
+    assert [e["type"] for e in events].count("log") == 3 and events[-1]["type"] == "done"
+    logs = t.run.read_log()
+    assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in logs)
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path / "weights"))
+    dest = export_run(run)
+    assert dest == tmp_path / "weights" / "mnist-gan.safetensors" and dest.with_suffix(".md").is_file()
+    g = load_generator("mnist-gan")
+    assert g.sample(seeds=[0, 1]).shape == (2, 28, 28, 1)
+    assert g.directions.shape == (10, 100)
+    assert g.training_info["steps"] == 30 and "CPU" in g.training_info["hardware"]
+
+
+def test_callback_can_stop_a_run_cleanly(tmp_path, mnist_root):
+    data = _mnist_slice(mnist_root)
+    stop = threading.Event()
+
+    def cb(event):
+        return event["type"] == "log" and event["step"] >= 4      # True asks the trainer to stop
+
+    t = Trainer(REGISTRY["mnist-dcgan"], data, tmp_path / "r", steps=1000, batch=8, device="cpu", log_every=2,
+                sample_every=500, progress=False, callback=cb, stop_event=stop)
+    path = t.train()
+    assert stop.is_set() and t.step == 4
+    entry, _, meta = read_checkpoint(path)
+    assert meta["training"]["steps"] == 4
+
+
+def test_text_gan_trains_a_few_steps(tmp_path):
+    lines = ["The cat sat on the mat.", "It's a fine day, isn't it?", "Go home now!", "We'll see."] * 8
+    src = tmp_path / "lines.txt"
+    src.write_text("\n".join(lines))
+    data = load_text(src)
+    assert data.tokens.shape[1] == 64
+    x, _ = data.batch(4, torch.Generator().manual_seed(0), smoothing=0.1)
+    assert x.shape == (4, len(data.codec), 64)
+    assert torch.allclose(x.sum(1)[x.sum(1) > 0], torch.ones(1))           # smoothed one-hots still sum to 1
+    entry = REGISTRY["text-wgangp"]
+    small = type(entry).from_dict({**entry.to_dict(), "config": {**entry.config, "dim": 32, "n_blocks": 2}})
+    t = Trainer(small, data, tmp_path / "run", steps=3, batch=8, device="cpu", log_every=1, sample_every=3,
+                progress=False)
+    t.train()
+    g = load_generator(str(tmp_path / "run" / "generator.safetensors"))
+    assert len(g.sample_text(seeds=[0, 1, 2])) == 3
+    assert (tmp_path / "run" / "samples" / "step_0000003.txt").is_file()
+    assert "wasserstein" in t.run.read_log()[-1]
+
+
+def _png(color, size=40):
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size + 10), color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip", "tar"])
+def test_image_folder_zip_and_tar(tmp_path, kind, monkeypatch):
+    monkeypatch.setenv("GAN_DEMO_CACHE", str(tmp_path / "cache"))
+    files = {f"faces/{i:03d}.png": _png((i * 20, 0, 0)) for i in range(5)}
+    if kind == "folder":
+        for name, data in files.items():
+            (tmp_path / name).parent.mkdir(exist_ok=True)
+            (tmp_path / name).write_bytes(data)
+        src = tmp_path / "faces"
+    elif kind == "zip":
+        src = tmp_path / "faces.zip"
+        with zipfile.ZipFile(src, "w") as z:
+            for name, data in files.items():
+                z.writestr(name, data)
+    else:
+        src = tmp_path / "faces.tar.gz"
+        with tarfile.open(src, "w:gz") as t:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+    d = load_image_folder(src, 32, holdout=0)
+    assert d.images.shape == (5, 3, 32, 32) and d.images.dtype == torch.uint8
+    assert d.images[3, 0].float().mean().item() == pytest.approx(60, abs=1)
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 1          # decoded once, cached
+    assert torch.equal(load_image_folder(src, 32, holdout=0).images, d.images)
+
+
+def test_text_holdout_is_disjoint(tmp_path):
+    src = tmp_path / "t.txt"
+    src.write_text("\n".join(f"line number {i}" for i in range(50)))
+    train, hold = load_text(src), load_text(src, "holdout")
+    assert len(train) == 45 and len(hold) == 5 and not set(train.lines) & set(hold.lines)
