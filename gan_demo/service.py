@@ -27,6 +27,7 @@ from .text_codec import TextCodec
 
 MAX_IMAGES = 64             # Faces grid
 MAX_FRAMES = 60             # Interpolate steps
+STRIP_COLUMNS = 12          # frames per row of the Interpolate strip
 MAX_SENTENCES = 50          # Text
 MAX_DIGIT_COLUMNS = 10      # Digits: seeds per digit (10 digits × 10 seeds at most)
 N_SLIDERS = 8               # Explore: latent directions offered
@@ -313,7 +314,7 @@ def interpolate(model, seed_a, seed_b, steps, mode="slerp", truncation=1.0, stor
     frames = [to_pil(x) for x in imgs]
     loop = frames + frames[-2:0:-1]             # there and back, so the loop has no jump
     duration = int(min(200, max(40, 3000 / steps)))
-    return Walk(frames, to_pil(make_grid(imgs, ncol=min(steps, 10))), gif_bytes(loop, duration_ms=duration))
+    return Walk(frames, to_pil(make_grid(imgs, ncol=min(steps, STRIP_COLUMNS))), gif_bytes(loop, duration_ms=duration))
 
 
 def direction_labels(model, store: ModelStore = STORE) -> list[str]:

@@ -112,6 +112,8 @@ def cmd_train(a) -> int:
             raise PermissionError
     except (OSError, PermissionError):
         raise CLIError(f"cannot write to the run folder '{out}'") from None
+    if a.resume and not (out / "resume.pt").is_file():
+        raise CLIError(f"{out / 'resume.pt'}: no resume file (start without --resume)")
     try:
         data = load_dataset(entry.dataset, a.data)
     except DataError as e:

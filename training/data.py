@@ -196,6 +196,7 @@ def _decode_archive(src: Path, resolution: int, channels: int, with_labels: bool
 
 def load_mnist(data, split: str = "train") -> ImageData:
     from torchvision.datasets import MNIST      # only here: keeps `import training` light
+    data = default_data_root() if data is None else data
     root = locate("mnist", data)
     download = root is None
     if download:
@@ -211,6 +212,7 @@ def load_mnist(data, split: str = "train") -> ImageData:
 
 
 def load_cifar10(data, split: str = "train") -> ImageData:
+    data = default_data_root() if data is None else data
     src = locate("cifar10", data)
     if src is None:
         from torchvision.datasets import CIFAR10

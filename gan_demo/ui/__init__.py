@@ -18,8 +18,10 @@ HEADER = ("# gan_demo: hands-on GANs\n"
           "(CIFAR-10), handwritten digits (MNIST) and English sentences. Everything is reproducible: a seed always "
           "gives the same output.")
 CSS = """
-.dice { align-self: end; margin-bottom: 4px; }
-#model-card h3 { margin-top: 0; }
+.dice { align-self: end; margin-bottom: 8px; }
+/* a 64-pixel walk or picture would otherwise stay 64 pixels wide in a large box */
+#walk-gif img, #explore-image img { width: 100%; height: 100%; object-fit: contain; }
+#walk-strip img { width: 100% !important; height: auto !important; }
 """
 LAUNCH_OPTIONS = dict(theme=gr.themes.Soft(), css=CSS)
 QUEUE_SIZE = 64             # requests waiting beyond this are turned away instead of piling up

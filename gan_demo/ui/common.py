@@ -26,6 +26,7 @@ except ImportError:                     # anywhere else: leave the function as i
 # is bounded however many tabs or API clients call.
 MODEL_WORK = dict(concurrency_id="generators", concurrency_limit=2)
 RANDOM_SEED_JS = f"() => Math.floor(Math.random() * {MAX_SEED + 1})"
+PICTURE_BUTTONS = ["download", "fullscreen"]
 
 
 def user_errors(fn):
@@ -111,4 +112,5 @@ def seed_input(label: str = "Seed", value: int = 0) -> gr.Number:
 
 
 def dice_button() -> gr.Button:
-    return gr.Button("🎲", size="sm", min_width=40, scale=0, elem_classes="dice")
+    """Sets the seed box to a random seed (in the browser; no server call)."""
+    return gr.Button("Random", size="md", min_width=80, scale=0, elem_classes="dice")

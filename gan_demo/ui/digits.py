@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from .. import service
-from .common import MODEL_WORK, RANDOM_SEED_JS, dice_button, gpu, model_menu, png_file, seed_input, user_errors
+from .common import MODEL_WORK, PICTURE_BUTTONS, RANDOM_SEED_JS, dice_button, gpu, model_menu, png_file, seed_input, user_errors
 
 INTRO = ("A *conditional* GAN is told which digit to draw as well as given a seed. Each row below is one digit "
          "and each column one seed: along a column the seed, and with it the handwriting style, stays the same "
@@ -16,8 +16,10 @@ INTRO = ("A *conditional* GAN is told which digit to draw as well as given a see
 @gpu
 @user_errors
 def digits(model, chosen, seed, count, all_digits):
-    """→ the grid (rows: digits, columns: seeds) as a PNG file."""
-    return png_file(service.digits(model, chosen, seed, count, all_digits).image)
+    """→ the grid (rows: digits, columns: seeds) as a PNG file, and a line naming its rows and columns."""
+    grid = service.digits(model, chosen, seed, count, all_digits)
+    seeds = f"seed {grid.seeds[0]}" if len(grid.seeds) == 1 else f"seeds {grid.seeds[0]} … {grid.seeds[-1]}"
+    return png_file(grid.image), f"Rows, top to bottom: digits {', '.join(map(str, grid.digits))}. Columns: {seeds}."
 
 
 def build() -> SimpleNamespace:
@@ -35,9 +37,10 @@ def build() -> SimpleNamespace:
                 run = gr.Button("Draw digits", variant="primary")
             with gr.Column(scale=3):
                 grid = gr.Image(label="Rows: digits · columns: seeds", type="filepath", format="png",
-                                elem_id="digits-grid")
-    inputs = [model, chosen, seed, count, all_digits]
-    gr.on([run.click, seed.submit], digits, inputs, grid, api_name="digits", preprocess=False, **MODEL_WORK)
+                                buttons=PICTURE_BUTTONS, elem_id="digits-grid")
+                caption = gr.Markdown()
+    inputs, outputs = [model, chosen, seed, count, all_digits], [grid, caption]
+    gr.on([run.click, seed.submit], digits, inputs, outputs, api_name="digits", preprocess=False, **MODEL_WORK)
     dice.click(None, None, seed, js=RANDOM_SEED_JS).then(
-        digits, inputs, grid, preprocess=False, api_visibility="private", **MODEL_WORK)
+        digits, inputs, outputs, preprocess=False, api_visibility="private", **MODEL_WORK)
     return SimpleNamespace(model=model)

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from .. import service
-from .common import MODEL_WORK, RANDOM_SEED_JS, dice_button, gpu, model_menu, seed_input, user_errors
+from .common import MODEL_WORK, PICTURE_BUTTONS, RANDOM_SEED_JS, dice_button, gpu, model_menu, seed_input, user_errors
 
 INTRO = ("Each slider moves the picture along one of the directions in which this model's pictures vary most "
          "(principal components of the generator's features, as in GANSpace); direction 1 varies the most. "
@@ -44,7 +44,8 @@ def build() -> SimpleNamespace:
                     dice = dice_button()
                 truncation = gr.Slider(*service.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation")
                 reset = gr.Button("Reset sliders")
-                image = gr.Image(label="Picture", format="png", height=320, elem_id="explore-image")
+                image = gr.Image(label="Picture", format="png", height=320, buttons=PICTURE_BUTTONS,
+                                 elem_id="explore-image")
             with gr.Column(scale=2):
                 sliders = [gr.Slider(-service.SLIDER_RANGE, service.SLIDER_RANGE, value=0, step=0.1,
                                      label=f"direction {i + 1}") for i in range(service.N_SLIDERS)]

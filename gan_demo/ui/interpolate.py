@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from .. import service
-from .common import MODEL_WORK, gpu, model_menu, png_file, seed_input, temp_file, user_errors
+from .common import MODEL_WORK, PICTURE_BUTTONS, gpu, model_menu, png_file, seed_input, temp_file, user_errors
 
 INTRO = ("Every seed is a point in the generator's *latent space*. Walking from seed A's point to seed B's morphs "
          "one picture into the other: **lerp** goes in a straight line, **slerp** follows the sphere where "
@@ -35,9 +35,10 @@ def build() -> SimpleNamespace:
                 truncation = gr.Slider(*service.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation")
                 run = gr.Button("Interpolate", variant="primary")
             with gr.Column(scale=3):
-                gif = gr.Image(label="The walk, animated", type="filepath", height=300, elem_id="walk-gif")
+                gif = gr.Image(label="The walk, animated", type="filepath", height=300, buttons=PICTURE_BUTTONS,
+                               elem_id="walk-gif")
                 strip = gr.Image(label="Frames, left to right", type="filepath", format="png",
-                                 elem_id="walk-strip")
+                                 buttons=PICTURE_BUTTONS, elem_id="walk-strip")
     gr.on([run.click, seed_a.submit, seed_b.submit], interpolate, [model, seed_a, seed_b, steps, mode, truncation],
           [strip, gif], api_name="interpolate", preprocess=False, **MODEL_WORK)
     return SimpleNamespace(model=model, seed_a=seed_a, seed_b=seed_b, truncation=truncation)

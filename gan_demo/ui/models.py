@@ -1,11 +1,13 @@
 """Models tab: every model's status at a glance, and its card — what it is, how it was trained, how good it is."""
 from __future__ import annotations
 
+import re
+
 import gradio as gr
 
 from .. import service
 from ..registry import REGISTRY
-from .common import copy_file, user_errors
+from .common import PICTURE_BUTTONS, copy_file, user_errors
 
 INTRO = ("What each model is, how it was trained and how well it does; click a row to see its card. The loss "
          "curves show generator and discriminator pulling against each other; the animation shows the same seeds "
@@ -15,12 +17,21 @@ INTRO = ("What each model is, how it was trained and how well it does; click a r
 TABLE_HEADERS = ["model", "data", "family", "status"]
 
 
+def _nested(markdown: str) -> str:
+    """Cards are written as documents ('# name'); under the tab's own headings they drop two levels."""
+    return re.sub(r"^(#{1,4}) ", r"##\1 ", markdown, flags=re.M)
+
+
 @user_errors
 def card(name):
     """→ the model's card (Markdown), its loss curve and its training animation (files; None where not shipped)."""
     info = service.model_info(name)
-    return (info.markdown, gr.Image(copy_file(info.losses), visible=info.losses is not None),
-            gr.Image(copy_file(info.progress), visible=info.progress is not None))
+    return _nested(info.markdown), copy_file(info.losses), copy_file(info.progress)
+
+
+def shown_if_present(losses, progress):
+    """An empty picture box says nothing: hide the ones this model does not ship."""
+    return gr.Image(visible=losses is not None), gr.Image(visible=progress is not None)
 
 
 def statuses():
@@ -45,10 +56,14 @@ def build() -> None:
                 name = gr.Dropdown([(n, n) for n in REGISTRY], value=service.image_models()[0], label="Model")
                 markdown = gr.Markdown(elem_id="model-card")
             with gr.Column(scale=1):
-                losses = gr.Image(label="Losses during training", type="filepath", visible=False)
-                progress = gr.Image(label="Fixed seeds during training", type="filepath", visible=False)
-    card_outputs = [markdown, losses, progress]
-    tab.select(statuses, None, table, api_name="models").then(card, name, card_outputs, preprocess=False,
-                                                              api_visibility="private")
-    name.change(card, name, card_outputs, api_name="model_card", preprocess=False)
+                losses = gr.Image(label="Losses during training", type="filepath", visible=False,
+                                  buttons=PICTURE_BUTTONS)
+                progress = gr.Image(label="Fixed seeds during training", type="filepath", visible=False,
+                                    buttons=PICTURE_BUTTONS)
+    card_outputs, pictures = [markdown, losses, progress], [losses, progress]
+    tab.select(statuses, None, table, api_name="models").then(
+        card, name, card_outputs, preprocess=False, api_visibility="private").then(
+        shown_if_present, pictures, pictures, api_visibility="private", queue=False)
+    name.change(card, name, card_outputs, api_name="model_card", preprocess=False).then(
+        shown_if_present, pictures, pictures, api_visibility="private", queue=False)
     table.select(picked_row, None, name, api_visibility="private")
