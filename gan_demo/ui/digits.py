@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import gradio as gr
 
 from .. import service
-from .common import MODEL_WORK, PICTURE_BUTTONS, RANDOM_SEED_JS, dice_button, gpu, model_menu, png_file, seed_input, user_errors
+from .common import (
+    MODEL_WORK, PICTURE_BUTTONS, RANDOM_SEED_JS, dice_button, gpu, model_menu, png_file, seed_input, user_errors)
 
 INTRO = ("A *conditional* GAN is told which digit to draw as well as given a seed. Each row below is one digit "
          "and each column one seed: along a column the seed, and with it the handwriting style, stays the same "
