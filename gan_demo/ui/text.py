@@ -26,7 +26,7 @@ def sentences(model, seed, count, sampling, temperature):
     result = service.text(model, seed, count, temperature if sampling == "temperature" else None)
     yes_no = {True: "yes", False: "no", None: "unknown"}
     rows = [[s, line, yes_no[copied]] for s, line, copied in result.rows]
-    return gr.Dataframe(value=rows, headers=HEADERS), result.summary
+    return rows, result.summary
 
 
 def build() -> SimpleNamespace:
