@@ -1,4 +1,5 @@
 """The CLI as a newcomer meets it: bad arguments give one line and a non-zero exit; a tiny run works."""
+import json
 import os
 import subprocess
 import sys
@@ -55,3 +56,30 @@ def test_train_resume_export_sample(tmp_path, mnist_root):
 def test_list():
     r = run("list")
     assert r.returncode == 0 and "mnist-cdcgan" in r.stdout and "text-wgangp" in r.stdout
+
+
+def test_a_killed_run_resumes_from_its_last_saved_state(tmp_path, mnist_root):
+    import signal
+    import time
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "training", "train", "--model", "mnist-gan", "--data",
+                             str(mnist_root), "--steps", "100000", "--batch", "16", "--out", str(out),
+                             "--log-every", "5", "--sample-every", "10"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (out / "resume.pt").is_file():
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert (out / "resume.pt").is_file()
+    import torch
+    step = torch.load(out / "resume.pt", weights_only=True)["step"]
+    assert step > 0 and step % 10 == 0
+    r = run("train", "--model", "mnist-gan", "--data", str(mnist_root), "--steps", str(step + 10), "--batch", "16",
+            "--out", str(out), "--resume", "--log-every", "5", "--sample-every", "10")
+    assert r.returncode == 0 and f"resuming mnist-gan at step {step}" in r.stderr, r.stderr
+    steps = [json.loads(l)["step"] for l in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps) and steps[-1] == step + 10 and len(steps) == len(set(steps))

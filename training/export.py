@@ -1,6 +1,7 @@
 """Export a run's generator into weights/ (fp16 storage, latent directions, model card) and write metrics back."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from gan_demo.checkpoint import read_checkpoint, save_checkpoint
@@ -22,6 +23,9 @@ def export_run(run_dir, to=None, directions: bool = True) -> Path:
         dirs = compute_directions(g.net, entry.latent_dim, num_classes=entry.num_classes,
                                   dist=entry.latent_dist)
     write(dest, entry, state, meta, directions=dirs)
+    for extra in ("losses.png", "progress.gif"):     # shown on the app's Models tab (generated images only)
+        if (Path(run_dir) / extra).is_file() and not to:
+            shutil.copyfile(Path(run_dir) / extra, dest.with_name(f"{entry.name}-{extra}"))
     return dest
 
 

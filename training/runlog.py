@@ -7,6 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from gan_demo.checkpoint import atomic_write
 from gan_demo.render import gif_bytes, line_plot
 
 
@@ -26,7 +27,8 @@ class RunFolder:
         return self
 
     def write_json(self, name: str, obj) -> None:
-        (self.path / name).write_text(json.dumps(obj, indent=2))
+        text = json.dumps(obj, indent=2)
+        atomic_write(self.path / name, lambda tmp: Path(tmp).write_text(text))
 
     def read_json(self, name: str):
         return json.loads((self.path / name).read_text())
