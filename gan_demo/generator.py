@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import hub
 from .checkpoint import CheckpointError, check_state_dict, read_checkpoint
 from .devices import pick_device
 from .latents import check_seed, seed_latents, truncate
@@ -23,9 +24,15 @@ def weights_dir() -> Path:
 
 
 def resolve_weights(name_or_path: str) -> Path:
-    """A registry name → weights/<name>.safetensors; an existing path or a *.safetensors path → itself."""
+    """A registry name → weights/<name>.safetensors (or that file in the Hub repository $GAN_DEMO_HUB_REPO);
+    an existing path or a *.safetensors path → itself; a Hub reference (owner/repo[:name][@revision] or
+    hf://owner/repo/file.safetensors) → the file in the Hub cache, downloaded if needed (see gan_demo.hub)."""
     if name_or_path in REGISTRY:
+        if os.environ.get("GAN_DEMO_HUB_REPO"):
+            return hub.registry_file(os.environ["GAN_DEMO_HUB_REPO"], REGISTRY[name_or_path].weights_file)
         return weights_dir() / REGISTRY[name_or_path].weights_file
+    if hub.is_reference(name_or_path) and not Path(name_or_path).exists():
+        return hub.download(str(name_or_path))
     if str(name_or_path).endswith(".safetensors") or Path(name_or_path).is_file():
         return Path(name_or_path)
     raise KeyError(f"unknown model '{name_or_path}'; known models: {', '.join(REGISTRY)}")
@@ -145,5 +152,6 @@ def generator_from_checkpoint(path, device=None) -> GanGenerator:
 
 
 def load_generator(name: str, device: str | None = None) -> GanGenerator:
-    """Load a registry model from the weights folder (GAN_DEMO_WEIGHTS_DIR, default weights/), or a file path."""
+    """Load a registry model from the weights folder (GAN_DEMO_WEIGHTS_DIR, default weights/), a file path, or a
+    Hugging Face Hub reference such as "owner/repo" (see resolve_weights)."""
     return generator_from_checkpoint(resolve_weights(name), device)

@@ -349,15 +349,20 @@ class DigitGrid:
 def digits(model, chosen, first_seed, count, all_digits=False, store: ModelStore = STORE) -> DigitGrid:
     model = check_model(model, "conditional")
     k = REGISTRY[model].num_classes
+    if not isinstance(all_digits, bool):
+        raise ValueError(f"'all digits' must be true or false, got {quoted(all_digits)}")
     if all_digits:
         rows = list(range(k))
     else:
-        if not isinstance(chosen, (list, tuple)) or not chosen:
+        if not isinstance(chosen, (list, tuple)):
+            raise ValueError(f"digits must be a list such as [3, 7], got {quoted(chosen)}")
+        if not chosen:
             raise ValueError("choose at least one digit (or tick 'all ten digits')")
         if len(chosen) > k:
             raise ValueError(f"choose at most {k} digits")
-        rows = sorted({whole(int(d) if isinstance(d, str) and d.isdigit() else d, "digit", 0, k - 1)
-                       for d in chosen})
+        # API clients may send digits as strings ("7"); anything else goes through the usual check
+        as_int = lambda d: int(d) if isinstance(d, str) and d.isdecimal() and len(d) <= 2 else d
+        rows = sorted({whole(as_int(d), "digit", 0, k - 1) for d in chosen})
     first_seed = seed(first_seed)
     count = whole(count, "seeds per digit", 1, MAX_DIGIT_COLUMNS)
     g = store.get(model)

@@ -88,12 +88,10 @@ def copy_file(path: Path | None) -> str | None:
 
 # --- components -----------------------------------------------------------------------------------------------
 def model_choices(names: list[str]) -> list[tuple[str, str]]:
-    """Menu entries: the registry name, flagged when its checkpoint is missing or broken."""
-    out = []
-    for name in names:
-        status = service.STORE.status(name)
-        out.append((f"{name} — {status}" if status.startswith("not available") else name, name))
-    return out
+    """Menu entries: the registry name, flagged when its checkpoint is missing or broken (the Models tab says
+    why)."""
+    flagged = lambda n: service.STORE.status(n).startswith("not available")
+    return [(f"{n} (not available)" if flagged(n) else n, n) for n in names]
 
 
 def model_menu(kind: str, label: str = "Model") -> gr.Dropdown:
@@ -106,9 +104,9 @@ def refreshed_menu(kind: str) -> gr.Dropdown:
     return gr.Dropdown(choices=model_choices(service.MODEL_KINDS[kind]()), value=service.default_model(kind))
 
 
-def seed_input(label: str = "Seed", value: int = 0) -> gr.Number:
+def seed_input(label: str = "Seed", value: int = 0, elem_id: str | None = None) -> gr.Number:
     # precision=None and no bounds here: the service checks seeds, so every bad value gets the same message
-    return gr.Number(value=value, label=label, precision=None, min_width=120)
+    return gr.Number(value=value, label=label, precision=None, min_width=120, elem_id=elem_id)
 
 
 def dice_button() -> gr.Button:

@@ -24,11 +24,14 @@ def explore(model, seed, truncation, *amounts):
 
 
 @gpu
-@user_errors
 def slider_setup(model):
     """Slider labels from the model's directions (computed on first use if the checkpoint has none); sliders
-    past the number of directions are hidden."""
-    labels = service.direction_labels(model)
+    past the number of directions are hidden. For a model that cannot load they stay as they are: the picture
+    that follows reports the problem once, rather than every slider."""
+    try:
+        labels = service.direction_labels(model)
+    except ValueError:
+        return [gr.skip()] * service.N_SLIDERS
     return [gr.Slider(label=labels[i] if i < len(labels) else f"direction {i + 1}", visible=i < len(labels))
             for i in range(service.N_SLIDERS)]
 
@@ -40,7 +43,7 @@ def build() -> SimpleNamespace:
             with gr.Column(scale=1, min_width=260):
                 model = model_menu("image")
                 with gr.Row(equal_height=True):
-                    seed = seed_input()
+                    seed = seed_input(elem_id="explore-seed")
                     dice = dice_button()
                 truncation = gr.Slider(*service.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation")
                 reset = gr.Button("Reset sliders")

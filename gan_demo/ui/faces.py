@@ -43,7 +43,7 @@ def build() -> SimpleNamespace:
             with gr.Column(scale=1, min_width=260):
                 model = model_menu("image")
                 with gr.Row(equal_height=True):
-                    seed = seed_input()
+                    seed = seed_input(elem_id="faces-seed")
                     dice = dice_button()
                 count = gr.Slider(1, service.MAX_IMAGES, value=16, step=1, label="Grid size (images)")
                 truncation = gr.Slider(*service.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation")

@@ -28,8 +28,8 @@ def build() -> SimpleNamespace:
             with gr.Column(scale=1, min_width=260):
                 model = model_menu("image")
                 with gr.Row():
-                    seed_a = seed_input("Seed A", 0)
-                    seed_b = seed_input("Seed B", 1)
+                    seed_a = seed_input("Seed A", 0, "seed-a")
+                    seed_b = seed_input("Seed B", 1, "seed-b")
                 steps = gr.Slider(2, service.MAX_FRAMES, value=12, step=1, label="Steps (frames)")
                 mode = gr.Radio(list(service.INTERPOLATION_MODES), value="slerp", label="Path")
                 truncation = gr.Slider(*service.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation")

@@ -25,7 +25,7 @@ def sentences(model, seed, count, sampling, temperature):
         raise ValueError(f"sampling must be 'argmax' or 'temperature', got {service.quoted(sampling)}")
     result = service.text(model, seed, count, temperature if sampling == "temperature" else None)
     yes_no = {True: "yes", False: "no", None: "unknown"}
-    rows = [[s, line, yes_no[copied]] for s, line, copied in result.rows]
+    rows = [[s, line or "(empty sentence)", yes_no[copied]] for s, line, copied in result.rows]
     return rows, result.summary
 
 

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from gan_demo.checkpoint import atomic_write
-from gan_demo.generator import weights_dir
+from gan_demo.generator import DEFAULT_WEIGHTS_DIR, weights_dir
 
 CLASSIFIER_FILE = "mnist-classifier.safetensors"
 
@@ -89,7 +89,11 @@ def features(model, images_uint8, batch: int = 1000) -> torch.Tensor:
 
 
 def load_classifier(path=None) -> tuple[MnistClassifier, dict]:
-    path = Path(path) if path else weights_dir() / CLASSIFIER_FILE
+    """From `path`, else the weights folder in use, else the repository's weights/."""
+    if path is None:
+        path = next((p for p in (weights_dir() / CLASSIFIER_FILE, DEFAULT_WEIGHTS_DIR / CLASSIFIER_FILE)
+                     if p.is_file()), weights_dir() / CLASSIFIER_FILE)
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the MNIST classifier is missing; train it with "
                                 f"`python -m training train-classifier --data DATA`")

@@ -1,0 +1,68 @@
+"""The real page in headless Chromium: it loads, Generate shows images, a click on one feeds Interpolate and
+Explore, a slider redraws the picture, and the browser console stays free of errors.
+
+Needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium) and the playwright package; skipped
+without them. Playwright's own browser downloads are never used."""
+from pathlib import Path
+
+import pytest
+
+from test_app_api import launch_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 60_000
+
+if not CHROMIUM.is_file():
+    pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_weights_dir, tmp_path_factory):
+    proc, url = launch_app(tiny_weights_dir, tmp_path_factory.mktemp("browser_app") / "app.log")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def page(app_url):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.errors = []
+        page.on("console", lambda m: page.errors.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: page.errors.append(f"page error: {e}"))
+        page.goto(app_url)
+        yield page
+        browser.close()
+
+
+def test_page_generates_picks_and_explores_without_console_errors(page):
+    page.wait_for_selector("#faces-gallery img")                       # the first grid arrives by itself
+    assert page.locator("#faces-gallery img").count() == 16
+
+    page.locator("#faces-seed input").fill("123")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#faces-gallery').innerText.includes('seed 123')")
+    assert page.locator("#faces-gallery img").count() == 16
+
+    # a click on the first image makes seed 123 Interpolate's seed A and Explore's seed
+    page.locator("#faces-gallery img").first.click()
+    page.wait_for_function("() => document.body.innerText.includes('Seed 123 is now seed A')")
+    page.get_by_role("tab", name="Interpolate").click()
+    assert page.locator("#seed-a input").input_value() == "123"
+    page.get_by_role("button", name="Interpolate", exact=True).click()
+    page.wait_for_selector("#walk-gif img")
+
+    page.get_by_role("tab", name="Explore").click()
+    assert page.locator("#explore-seed input").input_value() == "123"
+    page.wait_for_selector("#explore-image img")
+    before = page.locator("#explore-image img").get_attribute("src")
+    page.get_by_label("range slider for direction 1").fill("3")     # the picture follows the slider
+    page.wait_for_function("(src) => document.querySelector('#explore-image img').src !== src", arg=before)
+
+    assert page.errors == [], page.errors

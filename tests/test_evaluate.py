@@ -1,0 +1,31 @@
+"""The MNIST judge and `evaluate`: numbers land in the checkpoint and its card."""
+import shutil
+
+import pytest
+
+from gan_demo import read_checkpoint
+from training.data import load_dataset
+from training.metrics.classifier import accuracy, load_classifier
+from training.metrics.evaluate import evaluate
+
+
+def test_shipped_classifier_is_at_least_99_percent_accurate(mnist_root):
+    model, info = load_classifier()
+    test = load_dataset("mnist", mnist_root, "test")
+    acc = accuracy(model, test.images, test.labels)
+    assert acc >= 0.99 and info["test_accuracy"] >= 0.99
+
+
+@pytest.mark.parametrize("name", ["mnist-cdcgan", "mnist-gan"])
+def test_evaluate_writes_metrics_into_the_checkpoint(tmp_path, tiny_weights_dir, mnist_root, name):
+    path = tmp_path / f"{name}.safetensors"
+    shutil.copy(tiny_weights_dir / f"{name}.safetensors", path)
+    m = evaluate(str(path), mnist_root, n=300)
+    assert m["classifier_fid"] > m["classifier_fid_floor"] >= 0      # an untrained generator is far from real
+    if name == "mnist-cdcgan":
+        assert len(m["conditional_accuracy_per_class"]) == 10 and 0 <= m["conditional_accuracy"] <= 1
+    else:
+        assert len(m["class_histogram"]) == 10 and 0 <= m["class_entropy_ratio"] <= 1
+    _, _, meta = read_checkpoint(path)
+    assert meta["metrics"]["classifier_fid"] == m["classifier_fid"]
+    assert "classifier fid" in path.with_suffix(".md").read_text()
