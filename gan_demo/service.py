@@ -59,7 +59,7 @@ def whole(value, what: str, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{what} must be a whole number from {lo} to {hi}, got {quoted(value)}")
     if not lo <= value <= hi:
-        raise ValueError(f"{what} must be from {lo} to {hi}, got {value}")
+        raise ValueError(f"{what} must be from {lo} to {hi}, got {quoted(int(value))}")
     return int(value)
 
 

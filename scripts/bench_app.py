@@ -7,7 +7,8 @@ Uses weights/<model>.safetensors when it loads; otherwise writes a randomly init
 architecture to a temporary folder (same compute, so the same timings) and says so. /generate is timed:
 inside the server (gradio's profiler: preprocess + function + postprocess); over HTTP as a browser does it
 (one keep-alive connection: the call, its result stream, then every image); and through gradio_client, with and
-without its file downloads. All variants run interleaved, so a neighbour's load on a shared machine hits each
+without its file downloads. The app's cache stores CPU models channels-last (faster convolutions, same
+pixels); the forward it runs is timed too. All variants run interleaved, so a neighbour's load on a shared machine hits each
 alike; figures are medians, with the fastest run beside them.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gan_demo import CheckpointError, load_generator  # noqa: E402
+from gan_demo import CheckpointError, load_generator, service  # noqa: E402
 from gan_demo.registry import REGISTRY  # noqa: E402
 
 
@@ -39,8 +40,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def use_weights(model: str) -> str:
-    """Point GAN_DEMO_WEIGHTS_DIR at usable weights for `model`; → a line saying which."""
+def use_weights(model: str, spare: Path) -> str:
+    """Point GAN_DEMO_WEIGHTS_DIR at usable weights for `model` (writing random-init ones into `spare` if the
+    weights folder has none); → a line saying which."""
     try:
         load_generator(model, device="cpu")
         return f"shipped weights ({model}.safetensors in the weights folder)"
@@ -48,13 +50,12 @@ def use_weights(model: str) -> str:
         pass
     from gan_demo.checkpoint import save_checkpoint
     from gan_demo.models import build_generator
-    folder = Path(tempfile.mkdtemp(prefix="gan_demo_bench_"))
     entry = REGISTRY[model]
     torch.manual_seed(0)
-    save_checkpoint(folder / entry.weights_file, entry, build_generator(entry.arch, entry.config).state_dict(),
+    save_checkpoint(spare / entry.weights_file, entry, build_generator(entry.arch, entry.config).state_dict(),
                     half=True)
-    os.environ["GAN_DEMO_WEIGHTS_DIR"] = str(folder)
-    return f"random-init weights of the same architecture in {folder} (no usable trained {model})"
+    os.environ["GAN_DEMO_WEIGHTS_DIR"] = str(spare)
+    return f"random-init weights of the same architecture (no usable trained {model} in the weights folder)"
 
 
 def start_app(port: int) -> tuple[subprocess.Popen, float]:
@@ -94,7 +95,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=15)
     args = p.parse_args()
 
-    which = use_weights(args.model)
+    with tempfile.TemporaryDirectory(prefix="gan_demo_bench_") as spare:
+        bench(args, use_weights(args.model, Path(spare)))
+
+
+def bench(args, which: str) -> None:
     print(f"model {args.model}, {args.count} images, on {which}")
     print(f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
     port = free_port()
@@ -110,10 +115,12 @@ def main() -> None:
         print(f"first /generate (loads the model): {time.perf_counter() - t:.2f} s")
 
         g = load_generator(args.model, device="cpu")
+        app_g = service.ModelStore(device="cpu").get(args.model)        # loaded as the app loads it
         seeds = list(range(args.count))
         client, client_files = Client(url, verbose=False, download_files=False), Client(url, verbose=False)
         calls = {
             f"raw g.sample({args.count} seeds), in this process": lambda: g.sample(seeds=seeds),
+            "  the same, as the app's cache loads it": lambda: app_g.sample(seeds=seeds),
             "/generate over HTTP, result only": lambda: http_generate(http, url, inputs, False),
             f"/generate over HTTP + fetching the {args.count + 1} PNGs": lambda: http_generate(http, url, inputs, True),
             "/generate via gradio_client, no downloads": lambda: client.predict(*inputs, api_name="/generate"),
@@ -137,7 +144,7 @@ def main() -> None:
         med[inside], best[inside] = server["p50"], server["min"]
         raw = next(iter(calls))
         print(f"\nmedian of {args.repeats} interleaved runs (fastest run in brackets), × = ratio to the raw forward")
-        for k in [raw, inside, *list(calls)[1:]]:
+        for k in [raw, *list(calls)[1:2], inside, *list(calls)[2:]]:
             print(f"  {k:<52}{med[k] * 1e3:7.1f} ms {med[k] / med[raw]:5.2f}×   "
                   f"[{best[k] * 1e3:6.1f} ms {best[k] / best[raw]:5.2f}×]")
         print(f"  (inside the server: function {phases['fn_call']['p50']:.0f} ms, "

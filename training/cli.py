@@ -1,4 +1,4 @@
-"""`python -m training …`: train, export, sample, list. Bad input → one line on stderr and exit code 2."""
+"""`python -m training …`: train, export, sample, evaluate, push, list. Bad input: one line on stderr, exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--log-every", type=_positive(int))
     t.add_argument("--sample-every", type=_positive(int))
     t.add_argument("--export", action="store_true", help="also export into weights/ when done")
+    t.add_argument("--sync-bn", action="store_true",
+                   help="under torchrun on GPUs: batch norm over the global batch (SyncBatchNorm), not per process")
 
     e = sub.add_parser("export", help="copy a run's generator into weights/ (fp16, directions, model card)")
     e.add_argument("run_dir")
@@ -99,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--device")
     v.add_argument("--no-write", action="store_true", help="print only; leave the checkpoint unchanged")
 
+    h = sub.add_parser("push", help="upload a checkpoint and its model card to the Hugging Face Hub")
+    h.add_argument("source", metavar="RUN_DIR_OR_NAME", help="run folder, registry name (weights/) or .safetensors path")
+    h.add_argument("--repo", required=True, help="Hub repository owner/name (created if it does not exist)")
+    h.add_argument("--dry-run", action="store_true", help="list the files and print the model card; upload nothing")
+    h.add_argument("--private", action="store_true", help="create the repository as private")
+    h.add_argument("--message", help="commit message")
+
     c = sub.add_parser("train-classifier", help="train the MNIST classifier used by evaluate")
     c.add_argument("--data", help="dataset root (as for train)")
     c.add_argument("--epochs", type=_positive(int), default=3)
@@ -108,8 +117,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(a) -> int:
+    """One process, or one of several under `torchrun --nproc_per_node N -m training train …` (data-parallel)."""
+    from . import distributed
+    _model(a.model)                     # a typo fails before any process group is joined
+    try:
+        device = distributed.init(a.device)
+    except (distributed.DistributedError, RuntimeError, ValueError) as e:
+        what = "join torchrun's process group" if distributed.launched() else f"use device '{a.device}'"
+        raise CLIError(f"cannot {what} ({(str(e).strip().splitlines() or [type(e).__name__])[0]})") from None
+    try:
+        return _train(a, device)
+    finally:
+        distributed.cleanup()
+
+
+def _train(a, device) -> int:
     import torch  # noqa: F401  (imported here so `--help` stays fast)
     from gan_demo.checkpoint import CheckpointError
+    from . import distributed
     from .data import DataError, load_dataset
     from .loop import Trainer, TrainingError
 
@@ -118,7 +143,8 @@ def cmd_train(a) -> int:
         raise CLIError(f"data path '{a.data}' does not exist")
     if a.resume and not a.out:
         raise CLIError("--resume needs --out RUN_DIR (the run to continue)")
-    out = Path(a.out or f"runs/{entry.name}-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    # rank 0 names the default folder: the processes' clocks may straddle a second
+    out = Path(a.out or distributed.broadcast(f"runs/{entry.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"))
     try:
         out.mkdir(parents=True, exist_ok=True)
         if not os.access(out, os.W_OK):
@@ -132,16 +158,19 @@ def cmd_train(a) -> int:
     except DataError as e:
         raise CLIError(str(e)) from None
     try:
-        trainer = Trainer(entry, data, out, steps=a.steps, batch=a.batch, lr=a.lr, device=a.device, seed=a.seed,
-                          log_every=a.log_every, sample_every=a.sample_every, init_from=a.init)
+        trainer = Trainer(entry, data, out, steps=a.steps, batch=a.batch, lr=a.lr, device=str(device), seed=a.seed,
+                          log_every=a.log_every, sample_every=a.sample_every, init_from=a.init, sync_bn=a.sync_bn)
         if a.resume:
             trainer.load_resume()
-            print(f"resuming {entry.name} at step {trainer.step} in {out}", file=sys.stderr)
+            if trainer.is_main:
+                print(f"resuming {entry.name} at step {trainer.step} in {out}", file=sys.stderr)
         path = trainer.train()
     except (TrainingError, CheckpointError) as e:
         raise CLIError(str(e)) from None
     except OSError as e:
         raise CLIError(f"cannot write the run ({e.strerror or e})") from None
+    if not trainer.is_main:      # under torchrun, rank 0 alone reports and exports
+        return 0
     print(f"run folder: {out}\ngenerator: {path}")
     if a.export:
         from .export import export_run
@@ -210,6 +239,18 @@ def cmd_evaluate(a) -> int:
     return 0
 
 
+def cmd_push(a) -> int:
+    from gan_demo.checkpoint import CheckpointError
+    from .push import PushError, push
+    try:
+        push(a.source, a.repo, dry_run=a.dry_run, private=a.private, message=a.message)
+    except (PushError, CheckpointError, FileNotFoundError) as e:
+        raise CLIError(str(e)) from None
+    except OSError as e:
+        raise CLIError(f"cannot stage the upload ({e.strerror or e})") from None
+    return 0
+
+
 def cmd_train_classifier(a) -> int:
     from .data import DataError, load_dataset
     from .metrics.classifier import train_classifier
@@ -231,7 +272,7 @@ def main(argv=None) -> int:
     try:
         a = build_parser().parse_args(argv)
         return {"train": cmd_train, "export": cmd_export, "sample": cmd_sample, "evaluate": cmd_evaluate,
-                "train-classifier": cmd_train_classifier, "list": cmd_list}[a.cmd](a)
+                "train-classifier": cmd_train_classifier, "push": cmd_push, "list": cmd_list}[a.cmd](a)
     except CLIError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

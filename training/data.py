@@ -61,13 +61,15 @@ class ImageData:
         labels = self.labels.to(device) if self.labels is not None else None
         return ImageData(self.images.to(device), labels, self.source)
 
-    def batch(self, n: int, gen: torch.Generator, flip: bool = False):
-        """A random batch in [-1, 1] (float32 on the data's device) and its labels; all randomness from `gen`."""
+    def batch(self, n: int, gen: torch.Generator, flip: bool = False, rows: slice | None = None):
+        """A random batch in [-1, 1] (float32 on the data's device) and its labels; all randomness from `gen`.
+        `rows`: return only these rows of the n drawn (a data-parallel rank's part; `gen` advances as for all n)."""
         idx = torch.randint(0, len(self.images), (n,), generator=gen, device=gen.device)
+        idx = idx if rows is None else idx[rows]
         x = self.images[idx].float().div_(127.5).sub_(1.0)
         if flip:
             coin = torch.rand(n, 1, 1, 1, generator=gen, device=gen.device) < 0.5
-            x = torch.where(coin, x.flip(3), x)
+            x = torch.where(coin if rows is None else coin[rows], x.flip(3), x)
         return x, (self.labels[idx] if self.labels is not None else None)
 
 
@@ -85,10 +87,12 @@ class TextData:
     def to(self, device) -> "TextData":
         return TextData(self.tokens.to(device), self.codec, self.lines, self.source)
 
-    def batch(self, n: int, gen: torch.Generator, flip: bool = False, smoothing: float = 0.0):
-        """Real sequences as N×V×L one-hots, label-smoothed inside <SOS>…<EOS>, zero outside (masked)."""
+    def batch(self, n: int, gen: torch.Generator, flip: bool = False, smoothing: float = 0.0,
+              rows: slice | None = None):
+        """Real sequences as N×V×L one-hots, label-smoothed inside <SOS>…<EOS>, zero outside (masked).
+        `rows` as for ImageData.batch."""
         idx = torch.randint(0, len(self.tokens), (n,), generator=gen, device=gen.device)
-        ids = self.tokens[idx]
+        ids = self.tokens[idx if rows is None else idx[rows]]
         v = len(self.codec)
         x = torch.nn.functional.one_hot(ids, v).float()
         if smoothing:

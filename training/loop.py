@@ -10,9 +10,17 @@ state is in the resume file, so N steps = N/2 steps + resume + N/2 steps, bit fo
 
 The callback receives dicts {"type": "log"|"samples"|"done", "step", "total", …}; it (or `stop_event.set()`)
 can stop the run cleanly: the state is saved and the generator exported, nothing learned is lost.
+
+Data-parallel under torchrun (see distributed.py): `batch` stays the global batch, and every rank draws the same
+global batch from the same seeded generator and keeps its own rows of it (rank r: rows r·b … r·b+b-1, b = batch /
+world size); G and D are wrapped in DistributedDataParallel, which averages their gradients over the ranks. So a
+run on W processes is the same computation as a one-process run with the same batch, split W ways (batch norm
+aside: without --sync-bn each rank normalises with its own rows' statistics), and the resume file, which holds the
+one generator state, carries on under any world size. Rank 0 alone logs and writes files.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import json
@@ -22,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from gan_demo.checkpoint import atomic_write, read_checkpoint, save_checkpoint
 from gan_demo.devices import pick_device
@@ -30,6 +39,7 @@ from gan_demo.models import build_discriminator, build_generator
 from gan_demo.registry import ModelEntry, Recipe
 from gan_demo.render import make_grid, to_pil, to_uint8
 
+from . import distributed
 from .losses import d_loss, g_loss, gradient_penalty
 from .runlog import RunFolder
 
@@ -59,7 +69,7 @@ class Trainer:
                  lr: float | None = None, device=None, seed: int = 0, callback=None,
                  stop_event: threading.Event | None = None, log_every: int | None = None,
                  sample_every: int | None = None, save_every: int | None = None, init_from=None,
-                 progress: bool = True):
+                 progress: bool = True, sync_bn: bool = False):
         r = entry.recipe
         overrides = {"steps": steps or r.steps, "batch": batch or r.batch, "log_every": log_every or r.log_every,
                      "sample_every": sample_every or r.sample_every}
@@ -72,10 +82,17 @@ class Trainer:
         self.entry, self.seed = entry, seed
         self.device = pick_device(device)
         self.cuda = self.device.type == "cuda"
-        self.run = RunFolder(run_dir).create()
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        self.is_main = self.rank == 0
+        if self.recipe.batch % self.world:
+            raise TrainingError(f"batch {self.recipe.batch} does not split over {self.world} processes: "
+                                f"give --batch a multiple of {self.world} (it is the global batch)")
+        part = self.recipe.batch // self.world
+        self.rows = slice(self.rank * part, (self.rank + 1) * part)     # this rank's rows of each global batch
+        self.run = RunFolder(run_dir).create() if self.is_main else RunFolder(run_dir)
         self.save_every = save_every or self.recipe.sample_every
         self.callback, self.stop_event = callback, stop_event or threading.Event()
-        self.progress = progress
+        self.progress = progress and self.is_main
 
         torch.manual_seed(seed)                  # initial weights
         self.G = build_generator(entry.arch, entry.config)
@@ -89,6 +106,12 @@ class Trainer:
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.sync_bn = sync_bn and self.world > 1
+        if self.sync_bn:         # after the EMA copy: G_ema keeps plain batch norm, so rank 0 samples it alone
+            if not self.cuda:
+                raise TrainingError("--sync-bn needs CUDA devices (PyTorch's SyncBatchNorm has no CPU kernel)")
+            self.G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+            self.D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
         adam = dict(betas=self.recipe.betas, fused=True) if self.cuda else dict(betas=self.recipe.betas)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=self.recipe.lr_g, **adam)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=self.recipe.lr_d, **adam)
@@ -99,10 +122,19 @@ class Trainer:
         self.fixed_z = seed_latents(range(n_fixed), entry.latent_dim, entry.latent_dist)
         self.fixed_labels = torch.arange(n_fixed) % entry.num_classes if entry.num_classes else None
         self._acc, self._acc_n = None, 0
-        self.run.write_json("config.json", {"model": entry.name, "entry": entry.to_dict(),
-                                            "recipe": {**self.recipe.__dict__, "betas": list(self.recipe.betas)},
-                                            "seed": seed, "data": data.source, "device": str(self.device),
-                                            "init_from": str(init_from) if init_from else None})
+        # what train_step calls: G and D themselves, or their DDP wrappers (which also broadcast rank 0's initial
+        # weights); self.G and self.D stay the bare modules, so state dicts and the EMA never see the wrappers
+        self._g, self._d = self.G, self.D
+        if self.world > 1:
+            ids = [self.device.index] if self.cuda else None
+            self._g = DistributedDataParallel(self.G, device_ids=ids)
+            self._d = DistributedDataParallel(self.D, device_ids=ids)
+        if self.is_main:
+            self.run.write_json("config.json", {"model": entry.name, "entry": entry.to_dict(),
+                                                "recipe": {**self.recipe.__dict__, "betas": list(self.recipe.betas)},
+                                                "seed": seed, "data": data.source, "device": str(self.device),
+                                                "init_from": str(init_from) if init_from else None,
+                                                "world_size": self.world, "sync_bn": self.sync_bn})
 
     # --- resume -----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -112,6 +144,8 @@ class Trainer:
                 "recipe": json.dumps({**self.recipe.__dict__, "betas": list(self.recipe.betas)})}
 
     def save_resume(self) -> None:
+        if not self.is_main:     # every rank holds the same state; rank 0 writes it
+            return
         state = self.state_dict()
         atomic_write(self.run.resume_file, lambda tmp: torch.save(state, tmp))
 
@@ -131,38 +165,48 @@ class Trainer:
         except Exception as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             raise TrainingError(f"{path}: unusable resume file ({first})") from None
-        self.run.truncate_log(self.step)
+        if self.is_main:
+            self.run.truncate_log(self.step)
 
     # --- one step -----------------------------------------------------------------------------------------------
+    # Each draw is of the whole global batch (n rows), of which this rank keeps self.rows: all ranks consume the
+    # generator identically and stay in step, and together they see exactly what one process would.
     def _z(self, n: int) -> torch.Tensor:
         shape = (n, self.entry.latent_dim)
         if self.entry.latent_dist == "uniform":
-            return torch.rand(shape, generator=self.gen, device=self.device) * 2 - 1
-        return torch.randn(shape, generator=self.gen, device=self.device)
+            return (torch.rand(shape, generator=self.gen, device=self.device) * 2 - 1)[self.rows]
+        return torch.randn(shape, generator=self.gen, device=self.device)[self.rows]
 
     def _real(self, n: int):
         if self.entry.is_text:
-            return self.data.batch(n, self.gen, smoothing=self.recipe.label_smoothing)
-        x, y = self.data.batch(n, self.gen, flip=self.recipe.flip)
+            return self.data.batch(n, self.gen, smoothing=self.recipe.label_smoothing, rows=self.rows)
+        x, y = self.data.batch(n, self.gen, flip=self.recipe.flip, rows=self.rows)
         return (x.contiguous(memory_format=torch.channels_last) if self.cuda else x), y
+
+    def _eps(self, n: int, ndim: int) -> torch.Tensor:
+        """Gradient-penalty interpolation weights, drawn like the rest (global batch, this rank's rows)."""
+        return torch.rand(n, *[1] * (ndim - 1), generator=self.gen, device=self.device)[self.rows]
 
     def train_step(self) -> None:
         r, loss = self.recipe, self.recipe.loss
-        B = r.batch
+        B = r.batch                      # the global batch; each rank computes its own rows of it
+        G, D = self._g, self._d
         amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and not self.entry.is_text)
         for _ in range(r.n_critic):
             x, y = self._real(B)
             with torch.no_grad(), amp:
-                fake = self.G(self._z(B), y)
+                fake = G(self._z(B), y)
             with amp:
-                real_s, fake_s = self.D(x, y), self.D(fake, y)
+                real_s, fake_s = D(x, y), D(fake, y)
             dl = d_loss(loss, real_s, fake_s)
-            gp = gradient_penalty(self.D, x, fake, y, self.gen) if loss == "wgangp" else torch.zeros((), device=x.device)
+            gp = (gradient_penalty(D, x, fake, y, eps=self._eps(B, x.ndim)) if loss == "wgangp"
+                  else torch.zeros((), device=x.device))
             self.opt_d.zero_grad(set_to_none=True)
             (dl + r.gp_weight * gp).backward()
             self.opt_d.step()
-        with amp:
-            fake_s2 = self.D(self.G(self._z(B), y), y)
+        # D's gradients from the generator step are thrown away (zeroed before D's next step): don't average them
+        with (D.no_sync() if self.world > 1 else contextlib.nullcontext()), amp:
+            fake_s2 = D(G(self._z(B), y), y)
         gl = g_loss(loss, fake_s2)
         self.opt_g.zero_grad(set_to_none=True)
         gl.backward()
@@ -186,14 +230,16 @@ class Trainer:
 
     # --- logging and samples ------------------------------------------------------------------------------------
     def _log(self, t0: float, step0: int) -> dict:
-        vals = (self._acc / self._acc_n).tolist()           # the one host sync per log interval
+        """Every rank calls this (the losses are averaged over the ranks: those of the global batch); rank 0 writes."""
+        vals = distributed.mean(self._acc / self._acc_n).tolist()     # the one host sync per log interval
         self._acc, self._acc_n = None, 0
         rate = (self.step - step0) / max(time.perf_counter() - t0, 1e-9)
         rec = {"step": self.step, "d_loss": vals[0], "g_loss": vals[1],
                "img_per_s": rate * self.recipe.batch, "elapsed_s": self.elapsed}
         if self.recipe.loss == "wgangp":
             rec.update(wasserstein=vals[2], gp=vals[3])
-        self.run.append_log(rec)
+        if self.is_main:
+            self.run.append_log(rec)
         return rec
 
     @torch.no_grad()
@@ -217,8 +263,14 @@ class Trainer:
         return {"type": "samples", "step": self.step, "total": self.recipe.steps, "image": out}
 
     def _notify(self, event: dict) -> None:
-        if self.callback is not None and self.callback(event) is True:
+        if self.callback is not None and self.is_main and self.callback(event) is True:
             self.stop_event.set()
+
+    def _stop_requested(self) -> bool:
+        """The stop event, agreed by all ranks (one collective, at log steps, where the ranks meet anyway)."""
+        if self.world == 1:
+            return self.stop_event.is_set()
+        return self.step % self.recipe.log_every == 0 and distributed.any_rank(self.stop_event.is_set(), self.device)
 
     # --- the loop -----------------------------------------------------------------------------------------------
     def train(self) -> Path:
@@ -232,11 +284,11 @@ class Trainer:
         self.D.train()
         stopped = False
         t0, step0, last = time.perf_counter(), self.step, time.perf_counter()
-        if self.step == 0:
+        if self.step == 0 and self.is_main:
             self._notify(self._samples())
         try:
             while self.step < r.steps:
-                if self.stop_event.is_set():
+                if self._stop_requested():
                     stopped = True
                     break
                 self.train_step()
@@ -253,17 +305,20 @@ class Trainer:
                                                                                         "wasserstein")})
                     eta = (r.steps - self.step) / max(rec["img_per_s"] / r.batch, 1e-9)
                     self._notify({"type": "log", "total": r.steps, "eta_s": eta, **rec})
-                if self.step % r.sample_every == 0 or self.step == r.steps:
+                if self.is_main and (self.step % r.sample_every == 0 or self.step == r.steps):
                     self._notify(self._samples())
                 if self.step % self.save_every == 0:
                     self.save_resume()
         except KeyboardInterrupt:
             stopped = True
-            print(f"\ninterrupted at step {self.step}: saving the run", flush=True)
+            if self.is_main:
+                print(f"\ninterrupted at step {self.step}: saving the run", flush=True)
         finally:
             if bar is not None:
                 bar.close()
         self.save_resume()
+        if not self.is_main:
+            return self.run.checkpoint
         if self.step % r.sample_every:
             self._samples()
         path = self.export_run_checkpoint()
@@ -275,10 +330,12 @@ class Trainer:
     # --- export -------------------------------------------------------------------------------------------------
     def training_info(self) -> dict:
         r = self.recipe
+        hardware = hardware_name(self.device)
         return {"steps": self.step, "batch": r.batch, "loss": r.loss, "lr_g": r.lr_g, "lr_d": r.lr_d,
                 "betas": list(r.betas), "n_critic": r.n_critic, "ema": r.ema, "seed": self.seed,
                 "images_seen": self.step * r.batch * r.n_critic, "wall_time_s": round(self.elapsed, 1),
-                "hardware": hardware_name(self.device), "data": self.data.source, "torch": torch.__version__,
+                "hardware": f"{self.world} × {hardware}" if self.world > 1 else hardware,
+                "processes": self.world, "data": self.data.source, "torch": torch.__version__,
                 "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "run": str(self.run.path)}
 

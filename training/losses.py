@@ -33,9 +33,12 @@ def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown loss '{kind}' (known: {', '.join(LOSSES)})")
 
 
-def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels, gen: torch.Generator) -> torch.Tensor:
-    """E[(‖∇_x̂ D(x̂)‖₂ - 1)²] at random points x̂ = εx + (1-ε)x̃ on lines between real and generated samples."""
-    eps = torch.rand(real.shape[0], *[1] * (real.ndim - 1), generator=gen, device=gen.device)
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels, gen: torch.Generator | None = None,
+                     eps: torch.Tensor | None = None) -> torch.Tensor:
+    """E[(‖∇_x̂ D(x̂)‖₂ - 1)²] at random points x̂ = εx + (1-ε)x̃ on lines between real and generated samples.
+    ε ~ U[0, 1) per sample: drawn from `gen`, or given as `eps` (N×1…1; the trainer draws it for the global batch)."""
+    if eps is None:
+        eps = torch.rand(real.shape[0], *[1] * (real.ndim - 1), generator=gen, device=gen.device)
     x_hat = (eps * real.float() + (1 - eps) * fake.float()).requires_grad_(True)
     with torch.autocast(real.device.type, enabled=False):
         score = critic(x_hat, labels).float()

@@ -15,21 +15,28 @@ INTRO = ("Each slider moves the picture along one of the directions in which thi
 
 @gpu
 @user_errors
-def explore(model, seed, truncation, *amounts):
-    """→ one image: the seed's picture moved by `amounts` along directions 1…8. An empty seed (the box
-    cleared while typing a new one) leaves the picture as it is."""
-    if seed is None:
-        return gr.skip()
+def picture(model, seed, truncation, *amounts):
+    """The seed's picture moved by `amounts` along directions 1…8."""
     return service.explore(model, seed, list(amounts), truncation)
 
 
+def explore(model, seed, truncation, *amounts):
+    """→ one image. An empty seed (the box cleared while typing a new one) leaves the picture as it is."""
+    return gr.skip() if seed is None else picture(model, seed, truncation, *amounts)
+
+
 @gpu
+def direction_labels(model) -> list[str]:
+    # on the GPU: a checkpoint without directions has them computed here, once
+    return service.direction_labels(model)
+
+
 def slider_setup(model):
-    """Slider labels from the model's directions (computed on first use if the checkpoint has none); sliders
-    past the number of directions are hidden. For a model that cannot load they stay as they are: the picture
-    that follows reports the problem once, rather than every slider."""
+    """Slider labels from the model's directions; sliders past the number of directions are hidden. For a model
+    that cannot load they stay as they are: the picture that follows reports the problem once, not every slider.
+    (Components are built here, outside the GPU call, whose results must be plain data.)"""
     try:
-        labels = service.direction_labels(model)
+        labels = direction_labels(model)
     except ValueError:
         return [gr.skip()] * service.N_SLIDERS
     return [gr.Slider(label=labels[i] if i < len(labels) else f"direction {i + 1}", visible=i < len(labels))
