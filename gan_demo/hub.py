@@ -4,7 +4,8 @@ References (`@revision` is optional everywhere: a branch, a tag or a commit hash
 
     owner/repo[@rev]                        the repository's one *.safetensors file
     owner/repo:name[@rev]                   <name>.safetensors in a repository that holds several models
-    hf://owner/repo[@rev]/path/file.safetensors   that file (a revision holding '/' is percent-encoded: refs%2Fpr%2F1)
+    hf://owner/repo[@rev]/path/file.safetensors   that file; without /path, as owner/repo
+                                            (a revision holding '/' is percent-encoded: refs%2Fpr%2F1)
 
 GAN_DEMO_HUB_REPO=owner/repo[@rev] makes registry names resolve to <name>.safetensors in that repository instead of
 weights/ (see `registry_file`), so an app can start from the Hub without shipping the files.
@@ -43,9 +44,9 @@ class HubRef:
     filename: str | None        # path in the repository; None: its one *.safetensors file
     revision: str | None        # None: main
 
-    def __str__(self) -> str:
-        rev = f"@{self.revision}" if self.revision else ""
-        return f"{self.repo}{rev}" + (f":{self.filename}" if self.filename else "")
+    def __str__(self) -> str:           # for messages, in the owner/repo:name@revision order of the input
+        return (self.repo + (f":{self.filename}" if self.filename else "")
+                + (f"@{self.revision}" if self.revision else ""))
 
 
 def is_reference(text: str) -> bool:
@@ -80,8 +81,12 @@ def registry_file(hub_repo: str, weights_file: str) -> Path:
 
 # --- the cache and the network ------------------------------------------------------------------------------------
 def offline() -> bool:
+    """HF_HUB_OFFLINE as the environment says now; if it is not set, as huggingface_hub read it at import."""
+    value = os.environ.get("HF_HUB_OFFLINE")
+    if value is not None:
+        return value.strip().lower() in _TRUE
     from huggingface_hub import constants
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE or bool(constants.HF_HUB_OFFLINE)
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def cache_dir() -> str | None:

@@ -3,6 +3,9 @@
 No gradio here, so tests and other front ends call the same code. Bad input raises ValueError with a message
 meant for the person who typed it; the UI shows it as gr.Error. The limits below bound the work of one request.
 Models load lazily into `STORE` (thread-safe), so the page answers before any checkpoint is read.
+Besides the registry names, a browser session may use the generators it trained in the Train tab, named
+`my-run:<id>` (see my_runs.py): every function that takes a model takes the caller's `session` too, and such a
+name passes only with the session that trained it.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import my_runs
 from .directions import compute_directions
 from .generator import GanGenerator, generator_from_checkpoint, resolve_weights, weights_dir
 from .latents import MAX_SEED, interpolation_path, truncate, walk
@@ -105,9 +109,18 @@ MODEL_KINDS = {"image": image_models, "conditional": conditional_models, "text":
                "any": lambda: list(REGISTRY)}
 
 
-def check_model(name, kind: str = "any") -> str:
-    """Only registry names of the right kind pass: nothing the user types ever becomes a file path."""
+def check_model(name, kind: str = "any", session: str | None = None) -> str:
+    """Only registry names of the right kind pass, and the session's own trained runs ("my-run:<id>", of a model
+    of the right kind): nothing the user types ever becomes a file path."""
     allowed = MODEL_KINDS[kind]()
+    if my_runs.is_name(name):
+        run = my_runs.find(name, session)
+        if run is None:
+            raise ValueError(f"unknown model {quoted(name)}: a trained run can be used only in the browser session "
+                             f"that trained it, while that session lasts")
+        if run.model not in allowed:
+            raise ValueError(f"{name} (a run of {run.model}) cannot be used here; choose one of: {', '.join(allowed)}")
+        return name
     if isinstance(name, str) and name in allowed:
         return name
     if isinstance(name, str) and name in REGISTRY:
@@ -116,7 +129,27 @@ def check_model(name, kind: str = "any") -> str:
     raise ValueError(f"unknown model {quoted(name)}; choose one of: {', '.join(allowed)}")
 
 
+def model_entry(name: str) -> ModelEntry:
+    """The registry entry of a checked name (for a trained run: the entry of the model it is a run of)."""
+    run = my_runs.locate(name) if my_runs.is_name(name) else None
+    return REGISTRY[run.model if run else name]
+
+
+def my_run_choices(kind: str, session: str | None) -> list[tuple[str, str]]:
+    """Menu entries (label, name) for the session's trained runs that fit a menu of this kind, newest first."""
+    allowed = set(MODEL_KINDS[kind]())
+    return [(r.label, r.name) for r in my_runs.session_runs(session) if r.model in allowed]
+
+
 # --- the model cache ------------------------------------------------------------------------------------------
+def weights_path(name: str) -> Path:
+    """The checkpoint of a checked name: weights/<name>.safetensors, or a trained run's generator."""
+    if my_runs.is_name(name):
+        run = my_runs.locate(name)
+        return run.checkpoint if run else my_runs.runs_root() / name[len(my_runs.PREFIX):] / my_runs.CHECKPOINT
+    return resolve_weights(name)
+
+
 def _file_signature(path: Path):
     """Size and modification time, so a checkpoint replaced on disk (a new export) is loaded again."""
     try:
@@ -153,21 +186,23 @@ class ModelStore:
 
     def _fresh(self, name: str) -> _Slot | None:
         """The cached slot if it still describes the file on disk (the weights folder may change too)."""
-        path = resolve_weights(name)
+        path = weights_path(name)
         slot = self._slots.get(name)
         if slot and slot.path == path and slot.signature == _file_signature(path):
             return slot
         return None
 
     def _load(self, name: str) -> _Slot:
-        path = resolve_weights(name)
+        path = weights_path(name)
         signature = _file_signature(path)
         if signature is None:
-            return _Slot(path, None, error=f"{path.name} not found in the weights folder")
+            where = "its run folder (deleted?)" if my_runs.is_name(name) else "the weights folder"
+            return _Slot(path, None, error=f"{path.name} not found in {where}")
         try:
             g = generator_from_checkpoint(path, self.device)
-            if g.entry.name != name:
-                raise ValueError(f"the file holds model '{g.entry.name}', not '{name}'")
+            expected = model_entry(name).name if my_runs.is_name(name) else name
+            if g.entry.name != expected:
+                raise ValueError(f"the file holds model '{g.entry.name}', not '{expected}'")
             if g.device.type == "cpu":
                 # oneDNN's CPU convolutions are ~1.3× faster on channels-last tensors; the pixels are identical
                 g.net = g.net.to(memory_format=torch.channels_last)
@@ -197,7 +232,7 @@ class ModelStore:
         """'ready' (loaded), 'available' (file present, loads on first use) or 'not available: <reason>'."""
         slot = self._fresh(name)
         if slot is None:
-            path = resolve_weights(name)
+            path = weights_path(name)
             if _file_signature(path) is None:
                 return f"not available: {path.name} not found in the weights folder"
             return "available"
@@ -219,6 +254,13 @@ class ModelStore:
                 labels = [labels[i] if i < len(labels) else f"direction {i + 1}" for i in range(len(vectors))]
                 slot.directions = (vectors, labels)
         return slot.directions
+
+    def forget(self, names) -> None:
+        """Drop cached generators (a closed session's trained runs), so their memory is freed."""
+        with self._guard:
+            for name in names:
+                self._slots.pop(name, None)
+                self._locks.pop(name, None)
 
     def preload(self) -> dict[str, str]:
         """Load every available model (and its directions) now: for hosts such as Spaces' ZeroGPU, where what a
@@ -281,8 +323,9 @@ class Batch:
     grid: Image.Image               # all of them in one picture (for download)
 
 
-def generate(model, first_seed, count, truncation=1.0, store: ModelStore = STORE) -> Batch:
-    model = check_model(model, "image")
+def generate(model, first_seed, count, truncation=1.0, store: ModelStore = STORE,
+             session: str | None = None) -> Batch:
+    model = check_model(model, "image", session)
     first_seed = seed(first_seed)
     count = whole(count, "grid size", 1, MAX_IMAGES)
     truncation = number(truncation, "truncation", *TRUNCATION_RANGE)
@@ -299,8 +342,9 @@ class Walk:
     gif: bytes                      # the walk there and back, looping
 
 
-def interpolate(model, seed_a, seed_b, steps, mode="slerp", truncation=1.0, store: ModelStore = STORE) -> Walk:
-    model = check_model(model, "image")
+def interpolate(model, seed_a, seed_b, steps, mode="slerp", truncation=1.0, store: ModelStore = STORE,
+                session: str | None = None) -> Walk:
+    model = check_model(model, "image", session)
     a, b = seed(seed_a, "seed A"), seed(seed_b, "seed B")
     steps = whole(steps, "steps", 2, MAX_FRAMES)
     if mode not in INTERPOLATION_MODES:
@@ -317,14 +361,15 @@ def interpolate(model, seed_a, seed_b, steps, mode="slerp", truncation=1.0, stor
     return Walk(frames, to_pil(make_grid(imgs, ncol=min(steps, STRIP_COLUMNS))), gif_bytes(loop, duration_ms=duration))
 
 
-def direction_labels(model, store: ModelStore = STORE) -> list[str]:
-    model = check_model(model, "image")
+def direction_labels(model, store: ModelStore = STORE, session: str | None = None) -> list[str]:
+    model = check_model(model, "image", session)
     return store.directions(model)[1]
 
 
-def explore(model, seed_value, amounts, truncation=1.0, store: ModelStore = STORE) -> Image.Image:
+def explore(model, seed_value, amounts, truncation=1.0, store: ModelStore = STORE,
+            session: str | None = None) -> Image.Image:
     """One image for a seed moved along the model's principal latent directions by `amounts` (≤ N_SLIDERS)."""
-    model = check_model(model, "image")
+    model = check_model(model, "image", session)
     s = seed(seed_value)
     if not isinstance(amounts, (list, tuple)) or len(amounts) > N_SLIDERS:
         raise ValueError(f"give at most {N_SLIDERS} slider amounts")
@@ -346,9 +391,10 @@ class DigitGrid:
     seeds: list[int]
 
 
-def digits(model, chosen, first_seed, count, all_digits=False, store: ModelStore = STORE) -> DigitGrid:
-    model = check_model(model, "conditional")
-    k = REGISTRY[model].num_classes
+def digits(model, chosen, first_seed, count, all_digits=False, store: ModelStore = STORE,
+           session: str | None = None) -> DigitGrid:
+    model = check_model(model, "conditional", session)
+    k = model_entry(model).num_classes
     if not isinstance(all_digits, bool):
         raise ValueError(f"'all digits' must be true or false, got {quoted(all_digits)}")
     if all_digits:
@@ -408,9 +454,10 @@ class Sentences:
     summary: str
 
 
-def text(model, first_seed, count, temperature=None, store: ModelStore = STORE) -> Sentences:
+def text(model, first_seed, count, temperature=None, store: ModelStore = STORE,
+         session: str | None = None) -> Sentences:
     """`count` sentences; temperature None (or 0) takes the likeliest character at each position."""
-    model = check_model(model, "text")
+    model = check_model(model, "text", session)
     first_seed = seed(first_seed)
     count = whole(count, "number of sentences", 1, MAX_SENTENCES)
     if temperature is not None and temperature != 0:

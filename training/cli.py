@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", required=True, help="registry name, e.g. mnist-dcgan")
     t.add_argument("--data", help="dataset file/folder or a root holding them (default $GAN_DEMO_DATA or ./data)")
     t.add_argument("--steps", type=_positive(int), help="generator steps (default: the recipe's)")
-    t.add_argument("--batch", type=_positive(int), help="batch size (default: the recipe's)")
+    t.add_argument("--batch", type=_positive(int),
+                   help="batch size (default: the recipe's); under torchrun the global batch, split over the processes")
     t.add_argument("--lr", type=_positive(float), help="learning rate of both G and D (default: the recipe's)")
     t.add_argument("--out", help="run folder (default runs/<model>-<time>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its resume file")
@@ -102,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--no-write", action="store_true", help="print only; leave the checkpoint unchanged")
 
     h = sub.add_parser("push", help="upload a checkpoint and its model card to the Hugging Face Hub")
-    h.add_argument("source", metavar="RUN_DIR_OR_NAME", help="run folder, registry name (weights/) or .safetensors path")
+    h.add_argument("source", metavar="RUN_DIR_OR_NAME",
+                   help="run folder, registry name (weights/) or .safetensors path")
     h.add_argument("--repo", required=True, help="Hub repository owner/name (created if it does not exist)")
     h.add_argument("--dry-run", action="store_true", help="list the files and print the model card; upload nothing")
     h.add_argument("--private", action="store_true", help="create the repository as private")

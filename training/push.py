@@ -7,7 +7,8 @@ What goes up is staged in a temporary folder first, so `--dry-run` shows exactly
     <model>.md            the plain model card, as beside weights/ files (a repository can hold several models:
                           `load_generator("owner/name:<model>")`, or GAN_DEMO_HUB_REPO for the app)
     README.md             the Hub's model card: the same text under YAML metadata (library, tags, licence,
-                          datasets, metrics and their values as model-index results)
+                          datasets, metrics and their values as model-index results). In a repository that
+                          holds several models it describes the last one pushed; each keeps its <model>.md.
 """
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ from gan_demo.model_card import model_card
 from gan_demo.registry import ModelEntry
 
 LIBRARY = "gan_demo"
-# Hub licence ids (https://hf.co/docs/hub/repositories-licenses) and dataset ids, by registry dataset
+# Hub licence ids (https://hf.co/docs/hub/repositories-licenses) and datasets, by registry dataset: Hub dataset ids
+# where a canonical one exists (MNIST, CIFAR-10), else the dataset's usual name
 HUB_LICENSE = {
     "mnist": {"license": "cc-by-sa-3.0"},
-    "cifar10": {"license": "other", "license_name": "cifar-10", "license_link": "https://www.cs.toronto.edu/~kriz/cifar.html"},
+    "cifar10": {"license": "other", "license_name": "cifar-10",
+                "license_link": "https://www.cs.toronto.edu/~kriz/cifar.html"},
     "celeba": {"license": "other", "license_name": "celeba-non-commercial-research",
                "license_link": "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"},
     "text": {"license": "cc0-1.0"},

@@ -1,4 +1,4 @@
-"""Pieces every tab uses: error conversion, the GPU decorator, temporary files, model menus, seed inputs."""
+"""Pieces every tab uses: error conversion, the GPU decorator, temporary files, model menus, seed inputs, sessions."""
 from __future__ import annotations
 
 import functools
@@ -86,6 +86,13 @@ def copy_file(path: Path | None) -> str | None:
     return temp_file(path.read_bytes(), path.suffix) if path else None
 
 
+# --- sessions -------------------------------------------------------------------------------------------------
+def session_of(request) -> str | None:
+    """The browser session of a request (Gradio's session hash; an API client has one per Client). The service
+    lets a session use the generators it trained in the Train tab ("my-run:<id>"), and no other session."""
+    return getattr(request, "session_hash", None) or None
+
+
 # --- components -----------------------------------------------------------------------------------------------
 def model_choices(names: list[str]) -> list[tuple[str, str]]:
     """Menu entries: the registry name, flagged when its checkpoint is missing or broken (the Models tab says
@@ -102,6 +109,16 @@ def model_menu(kind: str, label: str = "Model") -> gr.Dropdown:
 def refreshed_menu(kind: str) -> gr.Dropdown:
     """The menu with current availability and the best available model selected (on every page load)."""
     return gr.Dropdown(choices=model_choices(service.MODEL_KINDS[kind]()), value=service.default_model(kind))
+
+
+def menu_with_my_runs(kind: str, session: str | None, select: str | None = None) -> gr.Dropdown:
+    """The menu plus the session's trained runs ("my run: …", newest first); `select` picks one of them if it
+    fits this menu, else the selection stays."""
+    mine = service.my_run_choices(kind, session)
+    choices = mine + model_choices(service.MODEL_KINDS[kind]())
+    if select is not None and any(name == select for _, name in mine):
+        return gr.Dropdown(choices=choices, value=select)
+    return gr.Dropdown(choices=choices)
 
 
 def seed_input(label: str = "Seed", value: int = 0, elem_id: str | None = None) -> gr.Number:

@@ -7,7 +7,8 @@ import gradio as gr
 
 from .. import service
 from .common import (
-    MODEL_WORK, PICTURE_BUTTONS, RANDOM_SEED_JS, dice_button, gpu, model_menu, png_file, seed_input, user_errors)
+    MODEL_WORK, PICTURE_BUTTONS, RANDOM_SEED_JS, dice_button, gpu, model_menu, png_file, seed_input, session_of,
+    user_errors)
 
 INTRO = ("A *conditional* GAN is told which digit to draw as well as given a seed. Each row below is one digit "
          "and each column one seed: along a column the seed, and with it the handwriting style, stays the same "
@@ -16,9 +17,9 @@ INTRO = ("A *conditional* GAN is told which digit to draw as well as given a see
 
 @gpu
 @user_errors
-def digits(model, chosen, seed, count, all_digits):
+def digits(model, chosen, seed, count, all_digits, request: gr.Request = None):
     """→ the grid (rows: digits, columns: seeds) as a PNG file, and a line naming its rows and columns."""
-    grid = service.digits(model, chosen, seed, count, all_digits)
+    grid = service.digits(model, chosen, seed, count, all_digits, session=session_of(request))
     seeds = f"seed {grid.seeds[0]}" if len(grid.seeds) == 1 else f"seeds {grid.seeds[0]} … {grid.seeds[-1]}"
     return png_file(grid.image), f"Rows, top to bottom: digits {', '.join(map(str, grid.digits))}. Columns: {seeds}."
 

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import gradio as gr
 
 from .. import service
-from .common import MODEL_WORK, PICTURE_BUTTONS, RANDOM_SEED_JS, dice_button, gpu, model_menu, seed_input, user_errors
+from .common import (
+    MODEL_WORK, PICTURE_BUTTONS, RANDOM_SEED_JS, dice_button, gpu, model_menu, seed_input, session_of, user_errors)
 
 INTRO = ("Each slider moves the picture along one of the directions in which this model's pictures vary most "
          "(principal components of the generator's features, as in GANSpace); direction 1 varies the most. "
@@ -15,28 +16,29 @@ INTRO = ("Each slider moves the picture along one of the directions in which thi
 
 @gpu
 @user_errors
-def picture(model, seed, truncation, *amounts):
+def picture(session, model, seed, truncation, *amounts):
     """The seed's picture moved by `amounts` along directions 1…8."""
-    return service.explore(model, seed, list(amounts), truncation)
+    return service.explore(model, seed, list(amounts), truncation, session=session)
 
 
-def explore(model, seed, truncation, *amounts):
-    """→ one image. An empty seed (the box cleared while typing a new one) leaves the picture as it is."""
-    return gr.skip() if seed is None else picture(model, seed, truncation, *amounts)
+def explore(request: gr.Request, model, seed, truncation, *amounts):
+    """→ one image. An empty seed (the box cleared while typing a new one) leaves the picture as it is.
+    (The request comes first: gradio passes it only to a positional parameter, and the amounts are *args.)"""
+    return gr.skip() if seed is None else picture(session_of(request), model, seed, truncation, *amounts)
 
 
 @gpu
-def direction_labels(model) -> list[str]:
+def direction_labels(model, session=None) -> list[str]:
     # on the GPU: a checkpoint without directions has them computed here, once
-    return service.direction_labels(model)
+    return service.direction_labels(model, session=session)
 
 
-def slider_setup(model):
+def slider_setup(model, request: gr.Request = None):
     """Slider labels from the model's directions; sliders past the number of directions are hidden. For a model
     that cannot load they stay as they are: the picture that follows reports the problem once, not every slider.
     (Components are built here, outside the GPU call, whose results must be plain data.)"""
     try:
-        labels = direction_labels(model)
+        labels = direction_labels(model, session_of(request))
     except ValueError:
         return [gr.skip()] * service.N_SLIDERS
     return [gr.Slider(label=labels[i] if i < len(labels) else f"direction {i + 1}", visible=i < len(labels))

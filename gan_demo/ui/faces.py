@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import gradio as gr
 
 from .. import service
-from .common import MODEL_WORK, RANDOM_SEED_JS, dice_button, gpu, model_menu, png_file, seed_input, user_errors
+from .common import (
+    MODEL_WORK, RANDOM_SEED_JS, dice_button, gpu, model_menu, png_file, seed_input, session_of, user_errors)
 
 INTRO = ("A GAN's generator turns a random **seed** into a picture. The same seed always gives the same picture; "
          "the grid shows the seeds that follow it. **Truncation** below 1 pulls every seed towards the average "
@@ -15,10 +16,10 @@ INTRO = ("A GAN's generator turns a random **seed** into a picture. The same see
 
 @gpu
 @user_errors
-def generate(model, seed, count, truncation):
+def generate(model, seed, count, truncation, request: gr.Request = None):
     """→ gallery of (PNG file, "seed N") and the grid as a PNG file. We encode the PNGs ourselves, at a fast
     compression level, where they are served: half the time of handing gradio the images."""
-    batch = service.generate(model, seed, count, truncation)
+    batch = service.generate(model, seed, count, truncation, session=session_of(request))
     return [(png_file(img), f"seed {s}") for img, s in zip(batch.images, batch.seeds)], png_file(batch.grid)
 
 

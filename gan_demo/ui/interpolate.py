@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import gradio as gr
 
 from .. import service
-from .common import MODEL_WORK, PICTURE_BUTTONS, gpu, model_menu, png_file, seed_input, temp_file, user_errors
+from .common import (
+    MODEL_WORK, PICTURE_BUTTONS, gpu, model_menu, png_file, seed_input, session_of, temp_file, user_errors)
 
 INTRO = ("Every seed is a point in the generator's *latent space*. Walking from seed A's point to seed B's morphs "
          "one picture into the other: **lerp** goes in a straight line, **slerp** follows the sphere where "
@@ -15,9 +16,9 @@ INTRO = ("Every seed is a point in the generator's *latent space*. Walking from 
 
 @gpu
 @user_errors
-def interpolate(model, seed_a, seed_b, steps, mode, truncation):
+def interpolate(model, seed_a, seed_b, steps, mode, truncation, request: gr.Request = None):
     """→ the frames as one strip (PNG) and the looping walk as a GIF file."""
-    w = service.interpolate(model, seed_a, seed_b, steps, mode, truncation)
+    w = service.interpolate(model, seed_a, seed_b, steps, mode, truncation, session=session_of(request))
     return png_file(w.strip), temp_file(w.gif, ".gif")
 
 

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from .. import service
-from .common import MODEL_WORK, RANDOM_SEED_JS, dice_button, gpu, model_menu, seed_input, user_errors
+from .common import MODEL_WORK, RANDOM_SEED_JS, dice_button, gpu, model_menu, seed_input, session_of, user_errors
 
 INTRO = ("The text GAN writes a whole sentence at once: for each of 64 character positions it outputs how likely "
          "every character is. **Likeliest** takes the most likely character everywhere; **temperature** samples "
@@ -19,11 +19,12 @@ HEADERS = ["seed", "sentence", "copied from training data"]
 
 @gpu
 @user_errors
-def sentences(model, seed, count, sampling, temperature):
+def sentences(model, seed, count, sampling, temperature, request: gr.Request = None):
     """→ a table (seed, sentence, copied?) and a one-line summary of the copies."""
     if sampling not in ("argmax", "temperature"):
         raise ValueError(f"sampling must be 'argmax' or 'temperature', got {service.quoted(sampling)}")
-    result = service.text(model, seed, count, temperature if sampling == "temperature" else None)
+    result = service.text(model, seed, count, temperature if sampling == "temperature" else None,
+                          session=session_of(request))
     yes_no = {True: "yes", False: "no", None: "unknown"}
     rows = [[s, line or "(empty sentence)", yes_no[copied]] for s, line, copied in result.rows]
     return rows, result.summary

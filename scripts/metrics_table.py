@@ -1,0 +1,27 @@
+"""Print a Markdown table of the metrics stored in the shipped checkpoints (for the README and notes)."""
+from gan_demo import CheckpointError, list_models, read_checkpoint
+from gan_demo.generator import resolve_weights
+
+
+def main():
+    print("| model | steps | wall time | hardware | classifier-FID (floor) | accuracy / class entropy |")
+    print("|---|---|---|---|---|---|")
+    for name in list_models():
+        try:
+            _, _, meta = read_checkpoint(resolve_weights(name))
+        except CheckpointError:
+            continue
+        t, m = meta.get("training", {}), meta.get("metrics", {})
+        fid = f"{m['classifier_fid']:.2f} ({m['classifier_fid_floor']:.2f})" if "classifier_fid" in m else "–"
+        if "conditional_accuracy" in m:
+            judge = f"{100 * m['conditional_accuracy']:.2f}% conditional accuracy"
+        elif "class_entropy_ratio" in m:
+            judge = f"entropy {m['class_entropy']:.3f} = {m['class_entropy_ratio']:.3f}·log 10"
+        else:
+            judge = "–"
+        wall = f"{t.get('wall_time_s', 0) / 60:.0f} min"
+        print(f"| `{name}` | {t.get('steps', '?')} | {wall} | {t.get('hardware', '?')} | {fid} | {judge} |")
+
+
+if __name__ == "__main__":
+    main()
