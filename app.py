@@ -3,6 +3,8 @@
 Checkpoints come from weights/ (or $GAN_DEMO_WEIGHTS_DIR) and load on first use, on CUDA when present, else the CPU
 ($GAN_DEMO_DEVICE overrides). Gradio's own variables (GRADIO_SERVER_PORT, GRADIO_SERVER_NAME) apply when the
 flags are not given. On Hugging Face Spaces (SPACE_ID set) every model is loaded before serving.
+The Train tab (training/live.py): GAN_DEMO_MAX_RUNS (runs at once, default 1), GAN_DEMO_RUN_TIME_LIMIT_S (default
+600), GAN_DEMO_RUNS_DIR (default runs/ui), GAN_DEMO_DATA (datasets; default ./data, else ../shared/data).
 """
 import argparse
 import os
@@ -17,7 +19,12 @@ def main() -> None:
     p.add_argument("--host", default=None, help="address to listen on (default: $GRADIO_SERVER_NAME, else 127.0.0.1)")
     p.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     p.add_argument("--preload", action="store_true", help="load every checkpoint before serving (default on Spaces)")
+    p.add_argument("--hub-repo", default=None, metavar="OWNER/REPO[@REV]",
+                   help="take every model's weights from this Hugging Face Hub repository instead of weights/ "
+                        "(same as $GAN_DEMO_HUB_REPO)")
     args = p.parse_args()
+    if args.hub_repo:
+        os.environ["GAN_DEMO_HUB_REPO"] = args.hub_repo
     if args.preload or os.environ.get("SPACE_ID"):
         # ZeroGPU runs each call in a short-lived process: models must be loaded here, in the main one
         for name, status in service.STORE.preload().items():

@@ -30,11 +30,14 @@ Hardware: CUDA when present, else the CPU (GAN_DEMO_DEVICE overrides). On Huggin
 package, SPACES_ZERO_GPU set), where CUDA exists only inside @spaces.GPU calls, a run trains in chunks: each GPU
 call resumes from the run's resume file, trains for about GAN_DEMO_GPU_CHUNK_S seconds (default 40), saves the
 resume file and the generator and returns, so the state lives on the CPU side (on disk) between calls.
-Setting GAN_DEMO_GPU_CHUNK_S elsewhere selects the same chunked path on any device (that is how it is tested).
+TrainingManager(chunk_s=…) or GAN_DEMO_GPU_CHUNK_S selects the same chunked path on any device (the tests run it
+on the CPU, where it ends bit for bit where a continuous run does).
 """
 from __future__ import annotations
 
 import collections
+import contextvars
+import importlib.util
 import math
 import os
 import queue
@@ -42,7 +45,7 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -58,12 +61,12 @@ from .loop import Trainer, TrainingError
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _env_number(name: str, default, kind=float):
+def _env_number(name: str, default, kind=float, minimum=1):
     try:
         value = kind(os.environ.get(name) or default)
     except ValueError:
         value = default
-    return value if value > 0 else default
+    return value if value >= minimum else default
 
 
 BATCH_RANGE = (8, 256)
@@ -279,6 +282,7 @@ class _Run:
         self.started: float | None = None
         self.ended: float | None = None
         self.thread: threading.Thread | None = None
+        self.has_slot = False
         self.f = dict(state="queued", step=0, history=[], image=None, text=None, sample_step=-1, steps_per_s=None,
                       eta_s=None, message="", error=None, stop_reason=None, checkpoint=None, version=0)
 
@@ -434,14 +438,12 @@ def _chunk(spec: dict, resume: bool, budget_s: float):
 
 
 def _zero_gpu():
-    """The `spaces` module on Hugging Face ZeroGPU, else None."""
-    if not os.environ.get("SPACES_ZERO_GPU"):
+    """The `spaces` module on Hugging Face ZeroGPU (CUDA only inside @spaces.GPU calls), else None."""
+    if importlib.util.find_spec("spaces") is None:
         return None
-    try:
-        import spaces
-    except ImportError:
-        return None
-    return spaces
+    import spaces
+    config = getattr(getattr(spaces, "config", None), "Config", None)
+    return spaces if os.environ.get("SPACES_ZERO_GPU") or getattr(config, "zero_gpu", False) else None
 
 
 ZERO_GPU = _zero_gpu()
@@ -459,7 +461,7 @@ class TrainingManager:
         self.runs_dir = Path(runs_dir) if runs_dir is not None else None   # None: my_runs.runs_root() (env)
         self.data_root = Path(data_root) if data_root is not None else None
         self.max_runs = max_runs or _env_number("GAN_DEMO_MAX_RUNS", 1, int)
-        self.max_queued = max_queued if max_queued is not None else _env_number("GAN_DEMO_MAX_QUEUED", 4, int)
+        self.max_queued = max_queued if max_queued is not None else _env_number("GAN_DEMO_MAX_QUEUED", 4, int, 0)
         self.time_limit_s = time_limit_s or _env_number("GAN_DEMO_RUN_TIME_LIMIT_S", 600.0)
         self.heartbeat_s = heartbeat_s or _env_number("GAN_DEMO_HEARTBEAT_S", 30.0)
         self.keep_runs, self.keep_s = keep_runs, keep_s or _env_number("GAN_DEMO_RUNS_KEEP_S", 86400.0)
@@ -510,15 +512,15 @@ class TrainingManager:
         run.last_seen = time.monotonic()
         return self._view(run)
 
-    def wait(self, session, version: int = -1, timeout: float = 2.0) -> RunView:
-        """The session's latest run once its version differs from `version` (or after `timeout` seconds);
-        the call is the session's heartbeat."""
+    def wait(self, session, version: int = -1, timeout: float = 2.0, finished: bool = False) -> RunView:
+        """The session's latest run once its version differs from `version` (finished=True: once it has ended),
+        or after `timeout` seconds; the call is the session's heartbeat."""
         run = self._latest(session)
         if run is None:
             raise LiveError("no training run in this session")
         run.last_seen = time.monotonic()
         with run.cond:
-            run.cond.wait_for(lambda: run.f["version"] != version, timeout)
+            run.cond.wait_for(lambda: run.done if finished else run.f["version"] != version, timeout)
         run.last_seen = time.monotonic()
         return self._view(run)
 
@@ -533,8 +535,8 @@ class TrainingManager:
             free_in = None
             if position:
                 now = time.monotonic()
-                left = [max(0.0, r.time_limit_s - (now - r.started)) for r in self._runs.values()
-                        if r.started and not r.done]
+                left = [max(0.0, min(r.time_limit_s - (now - r.started), r.f["eta_s"] or math.inf))
+                        for r in self._runs.values() if r.started and not r.done]
                 free_in = min(left) if left else None
         return run.view(queue_position=position, slot_free_in_s=free_in)
 
@@ -575,9 +577,16 @@ class TrainingManager:
                        self.time_limit_s)
             self._runs[run_id] = run
             self._sessions.setdefault(session, []).append(run_id)
-            self._queue.append(run)
-            run.thread = threading.Thread(target=self._execute, args=(run,), name=f"gan_demo-train-{run_id}",
-                                          daemon=True)
+            if self._active < self.max_runs and not self._queue:      # a free slot: take it now
+                self._active += 1
+                run.has_slot = True
+                run.f["state"] = "loading"
+            else:
+                self._queue.append(run)
+            # the caller's context goes along (on ZeroGPU, `spaces` reads the visitor's request from it)
+            context = contextvars.copy_context()
+            run.thread = threading.Thread(target=context.run, args=(self._execute, run),
+                                          name=f"gan_demo-train-{run_id}", daemon=True)
             run.thread.start()
             if self._watchdog is None:
                 self._watchdog = threading.Thread(target=self._watch, name="gan_demo-train-watchdog", daemon=True)
@@ -671,7 +680,7 @@ class TrainingManager:
     # --- one run --------------------------------------------------------------------------------------------------
     def _execute(self, run: _Run) -> None:
         try:
-            if self._acquire(run):
+            if run.has_slot or self._acquire(run):
                 try:
                     run.started = time.monotonic()
                     outcome = self._train(run)

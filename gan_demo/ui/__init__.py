@@ -1,7 +1,9 @@
 """The Gradio app: one module per tab (each a thin layer over gan_demo.service), wired together here.
 
 `build_app()` returns the Blocks; launch it with `LAUNCH_OPTIONS` (theme and CSS are launch() options in Gradio 6).
-A new tab (e.g. Train) is one more module with a `build()` called inside `gr.Tabs()` below.
+A new tab is one more module with a `build()` called inside `gr.Tabs()` below. The Train tab's runs belong to the
+browser session that started them: when one ends, the other tabs' menus offer it as "my run"; when the tab is
+closed (`demo.unload`), its run stops and its files go.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import re
 
 import gradio as gr
 
-from . import digits, explore, faces, interpolate, models, text
+from . import digits, explore, faces, interpolate, models, text, train
 from .common import MODEL_WORK, refreshed_menu
 
 TITLE = "gan_demo — hands-on GANs"
@@ -22,7 +24,7 @@ CSS = """
 /* a 64-pixel walk or picture would otherwise stay 64 pixels wide in a large box */
 #walk-gif img, #explore-image img { width: 100%; height: 100%; object-fit: contain; }
 #walk-strip img { width: 100% !important; height: auto !important; }
-"""
+""" + train.CSS
 LAUNCH_OPTIONS = dict(theme=gr.themes.Soft(), css=CSS)
 QUEUE_SIZE = 64             # requests waiting beyond this are turned away instead of piling up
 
@@ -63,6 +65,13 @@ def _wire_page_load(demo, f, i, e, d, t) -> None:
         preprocess=False, api_visibility="private", **MODEL_WORK)
 
 
+def _wire_my_runs(demo, tr, f, i, e, d, t) -> None:
+    """A run that ends becomes "my run" in the other tabs' menus (this session only); a closed tab ends its run."""
+    tr.finished.then(tr.my_run_menus, None, [f.model, i.model, e.model, d.model, t.model, f.note],
+                     api_visibility="private")
+    demo.unload(tr.end_session)
+
+
 def build_app() -> gr.Blocks:
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(HEADER)
@@ -72,9 +81,11 @@ def build_app() -> gr.Blocks:
             e = explore.build()
             d = digits.build()
             t = text.build()
+            tr = train.build()
             models.build()
         _wire_gallery_picks(f, i, e)
         _wire_page_load(demo, f, i, e, d, t)
+        _wire_my_runs(demo, tr, f, i, e, d, t)
     demo.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
     return demo
 
