@@ -21,6 +21,7 @@ from PIL import Image
 
 from . import my_runs
 from .directions import compute_directions
+from .checkpoint import CheckpointError
 from .generator import GanGenerator, generator_from_checkpoint, resolve_weights, weights_dir
 from .latents import MAX_SEED, interpolation_path, truncate, walk
 from .model_card import model_card
@@ -186,14 +187,20 @@ class ModelStore:
 
     def _fresh(self, name: str) -> _Slot | None:
         """The cached slot if it still describes the file on disk (the weights folder may change too)."""
-        path = weights_path(name)
+        try:
+            path = weights_path(name)
+        except CheckpointError:           # a Hub repository without this model, or offline and not cached
+            return None
         slot = self._slots.get(name)
         if slot and slot.path == path and slot.signature == _file_signature(path):
             return slot
         return None
 
     def _load(self, name: str) -> _Slot:
-        path = weights_path(name)
+        try:
+            path = weights_path(name)
+        except CheckpointError as e:
+            return _Slot(Path(f"{name}.safetensors"), None, error=str(e))
         signature = _file_signature(path)
         if signature is None:
             where = "its run folder (deleted?)" if my_runs.is_name(name) else "the weights folder"
@@ -232,7 +239,10 @@ class ModelStore:
         """'ready' (loaded), 'available' (file present, loads on first use) or 'not available: <reason>'."""
         slot = self._fresh(name)
         if slot is None:
-            path = weights_path(name)
+            try:
+                path = weights_path(name)
+            except CheckpointError as e:
+                return f"not available: {e}"
             if _file_signature(path) is None:
                 return f"not available: {path.name} not found in the weights folder"
             return "available"

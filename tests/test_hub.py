@@ -172,3 +172,15 @@ def test_push_stages_a_run_folder_like_export(tmp_path):
     assert card["license"] == "cc-by-sa-3.0" and card["pipeline_tag"] == "unconditional-image-generation"
     assert "metrics" not in card                       # nothing measured yet: no metrics claimed
     assert "- steps: 2" in printed[-1]
+
+
+def test_app_shows_a_model_missing_from_the_hub_repo_as_not_available(tmp_path, monkeypatch):
+    from gan_demo import service
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("GAN_DEMO_HUB_REPO", "acme/absent")
+    store = service.ModelStore(device="cpu")
+    assert store.status("mnist-gan").startswith("not available:")
+    with pytest.raises(ValueError, match="not available"):
+        store.get("mnist-gan")
