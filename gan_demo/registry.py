@@ -148,7 +148,7 @@ _ENTRIES = [
             "WGAN-GP faces at 128x128, z in R^128 (Algorithm 1 of Gulrajani et al.)."),
     # --- text ------------------------------------------------------------------------------------------------
     ModelEntry("text-wgangp", "wgangp", "text", "text_conv",
-               {"z_dim": 64, "seq_len": 64, "dim": 64, "n_blocks": 5},   # width sized for CPU training
+               {"z_dim": 64, "seq_len": 64, "dim": 256, "n_blocks": 5},
                Recipe("wgangp", lr_g=1e-4, lr_d=1e-4, betas=(0.5, 0.9), n_critic=10, batch=64, steps=20000,
                       label_smoothing=0.1, ema=0.999, sample_every=1000),
                "Character-level WGAN-GP: residual 1D-conv generator emitting a softmax per position, 1D-conv critic.",

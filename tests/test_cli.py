@@ -83,3 +83,24 @@ def test_a_killed_run_resumes_from_its_last_saved_state(tmp_path, mnist_root):
     assert r.returncode == 0 and f"resuming mnist-gan at step {step}" in r.stderr, r.stderr
     steps = [json.loads(l)["step"] for l in (out / "log.jsonl").read_text().splitlines()]
     assert steps == sorted(steps) and steps[-1] == step + 10 and len(steps) == len(set(steps))
+
+
+def test_sigterm_stops_a_run_and_keeps_what_it_learned(tmp_path, mnist_root):
+    import signal
+    import time
+    out = tmp_path / "term"
+    proc = subprocess.Popen([sys.executable, "-m", "training", "train", "--model", "mnist-gan", "--data",
+                             str(mnist_root), "--steps", "100000", "--batch", "16", "--out", str(out),
+                             "--log-every", "5", "--sample-every", "100000"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not ((out / "log.jsonl").is_file() and (out / "log.jsonl").read_text()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    import torch
+    from gan_demo import read_checkpoint
+    step = torch.load(out / "resume.pt", weights_only=True)["step"]
+    _, _, meta = read_checkpoint(out / "generator.safetensors")
+    assert step >= 5 and meta["training"]["steps"] == step

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -118,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def cmd_train(a) -> int:
     """One process, or one of several under `torchrun --nproc_per_node N -m training train …` (data-parallel)."""
     from . import distributed
@@ -162,6 +167,8 @@ def _train(a, device) -> int:
     try:
         trainer = Trainer(entry, data, out, steps=a.steps, batch=a.batch, lr=a.lr, device=str(device), seed=a.seed,
                           log_every=a.log_every, sample_every=a.sample_every, init_from=a.init, sync_bn=a.sync_bn)
+        # SIGTERM (a scheduler, `kill`) stops like Ctrl-C: the state is saved and the generator exported
+        signal.signal(signal.SIGTERM, _interrupt)
         if a.resume:
             trainer.load_resume()
             if trainer.is_main:
