@@ -1,4 +1,8 @@
 """Print a Markdown table of the metrics stored in the shipped checkpoints (for the README and notes)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))     # run as `python scripts/metrics_table.py`
 from gan_demo import CheckpointError, list_models, read_checkpoint
 from gan_demo.generator import resolve_weights
 

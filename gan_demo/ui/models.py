@@ -53,7 +53,7 @@ def build() -> None:
                              column_widths=["20%", "12%", "10%", "58%"], elem_id="models-table")
         with gr.Row():
             with gr.Column(scale=2):
-                name = gr.Dropdown([(n, n) for n in REGISTRY], value=service.image_models()[0], label="Model")
+                name = gr.Dropdown([(n, n) for n in REGISTRY], value=_first_available(), label="Model")
                 markdown = gr.Markdown(elem_id="model-card")
             with gr.Column(scale=1):
                 losses = gr.Image(label="Losses during training", type="filepath", visible=False,
@@ -67,3 +67,9 @@ def build() -> None:
     name.change(card, name, card_outputs, api_name="model_card", preprocess=False).then(
         shown_if_present, pictures, pictures, api_visibility="private", queue=False)
     table.select(picked_row, None, name, api_visibility="private")
+
+
+def _first_available() -> str:
+    """Open on a card with content: the first registry model whose checkpoint is there."""
+    return next((n for n in REGISTRY if not service.STORE.status(n).startswith("not available")),
+                service.image_models()[0])
