@@ -32,12 +32,12 @@ def export_run(run_dir, to=None, directions: bool = True) -> Path:
 def write(dest, entry, state, meta, directions=None, metrics=None) -> None:
     """Write a shipped checkpoint (fp16) and its model card."""
     d = directions if directions is not None else meta.get("directions")
-    save_checkpoint(dest, entry, state, training=meta.get("training"),
-                    metrics=metrics if metrics is not None else meta.get("metrics"),
-                    directions=d if d and "vectors" in d else None, half=True)
-    _, _, new_meta = read_checkpoint(dest)
+    d = d if d and "vectors" in d else None
+    metrics = metrics if metrics is not None else meta.get("metrics")
+    save_checkpoint(dest, entry, state, training=meta.get("training"), metrics=metrics, directions=d, half=True)
+    card_meta = {"training": meta.get("training") or {}, "metrics": metrics or {}, "directions": d or {}}
     n_params = sum(v.numel() for k, v in state.items() if v.is_floating_point() and "running" not in k)
-    Path(dest).with_suffix(".md").write_text(model_card(entry, new_meta, n_params))
+    Path(dest).with_suffix(".md").write_text(model_card(entry, card_meta, n_params))
 
 
 def update_metrics(name_or_path: str, metrics: dict) -> Path:

@@ -354,9 +354,9 @@ class Trainer:
         rng = torch.Generator().manual_seed(12345)
         k = self.entry.num_classes
         for _ in range(batches):
-            z = torch.randn(256, self.entry.latent_dim, generator=rng)
-            if self.entry.latent_dist == "uniform":
-                z = torch.rand(256, self.entry.latent_dim, generator=rng) * 2 - 1
+            shape = (256, self.entry.latent_dim)
+            z = (torch.rand(shape, generator=rng) * 2 - 1 if self.entry.latent_dist == "uniform"
+                 else torch.randn(shape, generator=rng))
             labels = torch.randint(0, k, (256,), generator=rng).to(self.device) if k else None
             g(z.to(self.device), labels)
         for m in bns:

@@ -56,28 +56,28 @@ def evaluate_mnist(g, data=None, n: int = 10000) -> dict:
     return m
 
 
-def reference_stats(dataset: str, data, inception, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of a dataset's Inception features, cached once per dataset + Inception file."""
+def reference_stats(dataset: str, data, inception, split: str = "train"):
+    """(mean, covariance, first 2,000 feature rows for KID) of a dataset's Inception features, cached once per
+    dataset + Inception file."""
     path = cache_dir() / f"fid-ref-{dataset}-{split}-{inception.path.stem}-{inception.path.stat().st_size}.npz"
     if path.is_file():
         z = np.load(path)
-        return z["mu"], z["sigma"]
+        return z["mu"], z["sigma"], z["features_sample"]
     ds = load_dataset(dataset, data, split)
     imgs = ds.images.permute(0, 2, 3, 1)
     f = inception(imgs).double().numpy()
     mu, sigma = feature_stats(f)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, mu=mu, sigma=sigma, features_sample=f[:2000])
-    return mu, sigma
+    return mu, sigma, f[:2000]
 
 
 def evaluate_fid(g, data=None, n: int = 10000, inception_path=None, device="cpu") -> dict:
     from .inception import InceptionFeatures
     inception = InceptionFeatures(inception_path, device)
-    mu_r, s_r = reference_stats(g.entry.dataset, data, inception)
-    ref_feats = np.load(next(cache_dir().glob(f"fid-ref-{g.entry.dataset}-train-{inception.path.stem}-*.npz")))
+    mu_r, s_r, ref_sample = reference_stats(g.entry.dataset, data, inception)
     f_gen = inception(_batched_sample(g, n)).double().numpy()
-    kid, kid_std = kernel_inception_distance(f_gen, ref_feats["features_sample"], subsets=50,
+    kid, kid_std = kernel_inception_distance(f_gen, ref_sample, subsets=50,
                                              subset_size=min(1000, n))
     return {"fid": round(frechet_distance(*feature_stats(f_gen), mu_r, s_r), 3), "kid": round(kid, 5),
             "kid_std": round(kid_std, 5), "fid_samples": n,
