@@ -9,27 +9,12 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from app_process import make_tiny_weights  # noqa: E402
+
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 SHARED_DATA = Path(os.environ.get("GAN_DEMO_TEST_DATA", ROOT.parent / "shared" / "data"))
-
-
-def make_tiny_weights(folder: Path, names=None, directions: bool = True) -> Path:
-    from gan_demo.checkpoint import save_checkpoint
-    from gan_demo.directions import compute_directions
-    from gan_demo.models import build_generator
-    from gan_demo.registry import REGISTRY
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names or REGISTRY:
-        e = REGISTRY[name]
-        torch.manual_seed(0)
-        g = build_generator(e.arch, e.config).eval()
-        d = None
-        if directions and not e.is_text:
-            d = compute_directions(g, e.latent_dim, num_classes=e.num_classes, n=300, k=8, dist=e.latent_dist)
-        save_checkpoint(folder / e.weights_file, e, g.state_dict(), training={"steps": 0, "note": "test"},
-                        directions=d, half=True)
-    return folder
 
 
 @pytest.fixture(scope="session")

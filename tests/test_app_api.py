@@ -1,17 +1,10 @@
 """Every named endpoint of the running app, called the way users' scripts call it: through gradio_client.
 
 The app runs as `python app.py` in a subprocess on a free loopback port, with the tiny random-init weights."""
-import os
-import socket
-import subprocess
-import sys
-import time
-
-import httpx
+import app_process
 import pytest
 from PIL import Image
 
-from conftest import ROOT
 from gan_demo.models import build_generator, count_parameters
 from gan_demo.registry import REGISTRY
 
@@ -21,32 +14,10 @@ from gradio_client.exceptions import AppError  # noqa: E402
 ENDPOINTS = {"/generate", "/interpolate", "/explore", "/digits", "/text", "/model_card", "/models"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch_app(weights_dir, log_path) -> tuple[subprocess.Popen, str]:
+def launch_app(weights_dir, log_path):
     """`python app.py --port N` with the given weights; → (process, URL) once the page answers."""
-    port = free_port()
-    env = dict(os.environ, GAN_DEMO_WEIGHTS_DIR=str(weights_dir), GAN_DEMO_DEVICE="cpu",
-               GRADIO_ANALYTICS_ENABLED="False")
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--host", "127.0.0.1"], cwd=ROOT,
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with {proc.returncode}: {open(log_path).read()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"app.py did not answer in 90 s: {open(log_path).read()[-2000:]}")
+    proc, url, _ = app_process.launch_app(weights_dir, log_path)
+    return proc, url
 
 
 @pytest.fixture(scope="module")
