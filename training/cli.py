@@ -1,4 +1,5 @@
-"""`python -m training …`: train, export, sample, evaluate, push, list. Bad input: one line on stderr, exit code 2."""
+"""`python -m training …`: train, export, sample, evaluate, push, list, bench. Bad input: one line on stderr, exit
+code 2."""
 from __future__ import annotations
 
 import argparse
@@ -79,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--export", action="store_true", help="also export into weights/ when done")
     t.add_argument("--sync-bn", action="store_true",
                    help="under torchrun on GPUs: batch norm over the global batch (SyncBatchNorm), not per process")
+    t.add_argument("--compile", action="store_true",
+                   help="CUDA, one process: torch.compile G and D (reduce-overhead: CUDA graphs), for small batches")
 
     e = sub.add_parser("export", help="copy a run's generator into weights/ (fp16, directions, model card)")
     e.add_argument("run_dir")
@@ -114,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("train-classifier", help="train the MNIST classifier used by evaluate")
     c.add_argument("--data", help="dataset root (as for train)")
     c.add_argument("--epochs", type=_positive(int), default=3)
+
+    b = sub.add_parser("bench", help="training images/s of our loop against a naive PyTorch loop (CPU, and GPU)")
+    b.add_argument("--quick", action="store_true", help="few steps and small cases (a minute or two on a CPU)")
+    b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto (default): the CPU, and the GPU where CUDA is present")
+    b.add_argument("--data", help="dataset root (as for train); datasets not found are replaced by random images")
+    b.add_argument("--model", action="append", help="only this registry model (repeatable; default: the standard set)")
+    b.add_argument("--batch", type=_positive(int), help="this batch for every case (default: the standard ones)")
+    b.add_argument("--steps", type=_positive(int), help="timed steps per case (default: by device and --quick)")
+    b.add_argument("--compile", action="store_true",
+                   help="GPU: also time every case compiled (the DCGAN-64 batch-128 case always is)")
+    b.add_argument("--json", help="also write the figures to this JSON file")
 
     sub.add_parser("list", help="list the registry")
     return p
@@ -166,7 +181,8 @@ def _train(a, device) -> int:
         raise CLIError(str(e)) from None
     try:
         trainer = Trainer(entry, data, out, steps=a.steps, batch=a.batch, lr=a.lr, device=str(device), seed=a.seed,
-                          log_every=a.log_every, sample_every=a.sample_every, init_from=a.init, sync_bn=a.sync_bn)
+                          log_every=a.log_every, sample_every=a.sample_every, init_from=a.init, sync_bn=a.sync_bn,
+                          compile=a.compile)
         # SIGTERM (a scheduler, `kill`) stops like Ctrl-C: the state is saved and the generator exported
         signal.signal(signal.SIGTERM, _interrupt)
         if a.resume:
@@ -271,6 +287,36 @@ def cmd_train_classifier(a) -> int:
     return 0
 
 
+def cmd_bench(a) -> int:
+    import json
+    import torch
+    from .bench import run_bench, select_cases
+    for m in a.model or []:
+        if REGISTRY[_model(m)].is_text:
+            raise CLIError(f"'{m}' is a text model: the benchmark covers the image models")
+    if a.data is not None and not Path(a.data).exists():
+        raise CLIError(f"data path '{a.data}' does not exist")
+    if a.json and not Path(a.json).resolve().parent.is_dir():
+        raise CLIError(f"cannot write '{a.json}': no folder '{Path(a.json).parent}'")
+    cuda = torch.cuda.is_available()
+    if a.device == "cuda" and not cuda:
+        raise CLIError("no CUDA device here (try --device cpu)")
+    devices = ["cuda"] if a.device == "cuda" else ["cpu"] if a.device == "cpu" else ["cpu"] + (["cuda"] if cuda else [])
+    if a.compile and "cpu" in devices:
+        print("note: --compile is CUDA only (CUDA graphs); the CPU rows are eager", file=sys.stderr)
+    cases = {d: select_cases(d, a.quick, a.model, a.batch, a.compile) for d in devices}
+    report = run_bench(devices, cases, a.data, quick=a.quick, steps=a.steps, out=lambda s: print(s, flush=True))
+    if a.json:
+        try:
+            Path(a.json).write_text(json.dumps(report, indent=1) + "\n")
+        except OSError as e:
+            raise CLIError(f"cannot write '{a.json}' ({e.strerror or e})") from None
+    failed = [r["case"] + " on " + r["device"] for r in report["results"] if r["error"]]
+    if failed:
+        raise CLIError(f"{len(failed)} case(s) failed: {', '.join(failed)} (see the table)")
+    return 0
+
+
 def cmd_list(a) -> int:
     for name, e in REGISTRY.items():
         print(f"{name:18s} {e.dataset:9s} {e.recipe.loss:6s} {e.description}")
@@ -281,7 +327,8 @@ def main(argv=None) -> int:
     try:
         a = build_parser().parse_args(argv)
         return {"train": cmd_train, "export": cmd_export, "sample": cmd_sample, "evaluate": cmd_evaluate,
-                "train-classifier": cmd_train_classifier, "push": cmd_push, "list": cmd_list}[a.cmd](a)
+                "train-classifier": cmd_train_classifier, "push": cmd_push, "bench": cmd_bench,
+                "list": cmd_list}[a.cmd](a)
     except CLIError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -24,9 +24,11 @@ import contextlib
 import copy
 import datetime as dt
 import json
+import pickle
 import platform
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -64,12 +66,25 @@ def hardware_name(device: torch.device) -> str:
     return f"CPU ({cpu}, {torch.get_num_threads()} threads)"
 
 
+def _why_unusable(e: Exception) -> str:
+    """A resume file's load error in a few words (torch's own messages run to paragraphs, with bad advice)."""
+    text = str(e)
+    if isinstance(e, EOFError) or "central directory" in text:
+        return "empty or cut short"
+    if isinstance(e, pickle.UnpicklingError):    # garbage, or objects beyond tensors and numbers (maybe code)
+        return "not torch.save data of tensors and numbers; refused unread, nothing in it was run"
+    if isinstance(e, RuntimeError) and "state_dict" in text:
+        detail = next((line.strip() for line in text.splitlines()[1:] if line.strip()), "")[:150]
+        return f"saved by another model or settings: {detail}"
+    return (text.strip().splitlines() or [type(e).__name__])[0][:200]
+
+
 class Trainer:
     def __init__(self, entry: ModelEntry, data, run_dir, *, steps: int | None = None, batch: int | None = None,
                  lr: float | None = None, device=None, seed: int = 0, callback=None,
                  stop_event: threading.Event | None = None, log_every: int | None = None,
                  sample_every: int | None = None, save_every: int | None = None, init_from=None,
-                 progress: bool = True, sync_bn: bool = False):
+                 progress: bool = True, sync_bn: bool = False, compile: bool = False):
         r = entry.recipe
         overrides = {"steps": steps or r.steps, "batch": batch or r.batch, "log_every": log_every or r.log_every,
                      "sample_every": sample_every or r.sample_every}
@@ -87,6 +102,11 @@ class Trainer:
         if self.recipe.batch % self.world:
             raise TrainingError(f"batch {self.recipe.batch} does not split over {self.world} processes: "
                                 f"give --batch a multiple of {self.world} (it is the global batch)")
+        if compile and not self.cuda:
+            raise TrainingError(f"--compile needs a CUDA device (it replays CUDA graphs), not '{self.device}': "
+                                f"leave it off here")
+        if compile and self.world > 1:
+            raise TrainingError("--compile is for one process: leave it off under torchrun")
         part = self.recipe.batch // self.world
         self.rows = slice(self.rank * part, (self.rank + 1) * part)     # this rank's rows of each global batch
         self.run = RunFolder(run_dir).create() if self.is_main else RunFolder(run_dir)
@@ -129,6 +149,13 @@ class Trainer:
             ids = [self.device.index] if self.cuda else None
             self._g = DistributedDataParallel(self.G, device_ids=ids)
             self._d = DistributedDataParallel(self.D, device_ids=ids)
+        self._d_gp = self._d             # the gradient penalty differentiates twice: compiled graphs cannot
+        self.compiled = compile
+        if compile:
+            # Inductor kernels replayed as CUDA graphs (CUDA-graph trees): for small batches, where eager PyTorch is
+            # bound by kernel launches. Same modules, same parameters: state dicts and the EMA are unchanged.
+            self._g = torch.compile(self.G, mode="reduce-overhead")
+            self._d = torch.compile(self.D, mode="reduce-overhead")
         if self.is_main:
             self.run.write_json("config.json", {"model": entry.name, "entry": entry.to_dict(),
                                                 "recipe": {**self.recipe.__dict__, "betas": list(self.recipe.betas)},
@@ -152,7 +179,9 @@ class Trainer:
     def load_resume(self) -> None:
         path = self.run.resume_file
         try:   # weights_only: a resume file can never run code
-            state = torch.load(path, map_location=self.device, weights_only=True)
+            with warnings.catch_warnings():          # torch's notes on odd pickles: the error below says it all
+                warnings.simplefilter("ignore")
+                state = torch.load(path, map_location=self.device, weights_only=True)
             self.G.load_state_dict(state["G"])
             self.D.load_state_dict(state["D"])
             self.G_ema.load_state_dict(state["G_ema"])
@@ -163,8 +192,7 @@ class Trainer:
         except FileNotFoundError:
             raise TrainingError(f"{path}: no resume file (start without --resume)") from None
         except Exception as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            raise TrainingError(f"{path}: unusable resume file ({first})") from None
+            raise TrainingError(f"{path}: unusable resume file ({_why_unusable(e)})") from None
         if self.is_main:
             self.run.truncate_log(self.step)
 
@@ -191,6 +219,10 @@ class Trainer:
         r, loss = self.recipe, self.recipe.loss
         B = r.batch                      # the global batch; each rank computes its own rows of it
         G, D = self._g, self._d
+        if self.compiled:
+            # one CUDA-graph generation per step: every graph output of this step (the scores read for the stats
+            # at its end included) stays valid until the next step begins
+            torch.compiler.cudagraph_mark_step_begin()
         amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and not self.entry.is_text)
         for _ in range(r.n_critic):
             x, y = self._real(B)
@@ -199,7 +231,7 @@ class Trainer:
             with amp:
                 real_s, fake_s = D(x, y), D(fake, y)
             dl = d_loss(loss, real_s, fake_s)
-            gp = (gradient_penalty(D, x, fake, y, eps=self._eps(B, x.ndim)) if loss == "wgangp"
+            gp = (gradient_penalty(self._d_gp, x, fake, y, eps=self._eps(B, x.ndim)) if loss == "wgangp"
                   else torch.zeros((), device=x.device))
             self.opt_d.zero_grad(set_to_none=True)
             (dl + r.gp_weight * gp).backward()

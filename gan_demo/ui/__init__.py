@@ -25,7 +25,7 @@ CSS = """
 #walk-gif img, #explore-image img { width: 100%; height: 100%; object-fit: contain; }
 #walk-strip img { width: 100% !important; height: auto !important; }
 """ + train.CSS
-LAUNCH_OPTIONS = dict(theme=gr.themes.Soft(), css=CSS)
+LAUNCH_OPTIONS = dict(theme=gr.themes.Soft(), css=CSS, show_error=True)
 QUEUE_SIZE = 64             # requests waiting beyond this are turned away instead of piling up
 
 
