@@ -210,9 +210,6 @@ class ModelStore:
             expected = model_entry(name).name if my_runs.is_name(name) else name
             if g.entry.name != expected:
                 raise ValueError(f"the file holds model '{g.entry.name}', not '{expected}'")
-            if g.device.type == "cpu":
-                # oneDNN's CPU convolutions are ~1.3× faster on channels-last tensors; the pixels are identical
-                g.net = g.net.to(memory_format=torch.channels_last)
         except Exception as e:      # a weights file is outside input: its failure disables one model, not the app
             reason = str(e).replace(str(path), path.name).strip() or type(e).__name__
             return _Slot(path, signature, error=reason)

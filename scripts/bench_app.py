@@ -8,8 +8,7 @@ The app serves a temporary weights folder: the shipped checkpoint of each model 
 of the same architecture for the rest (same compute, so the same timings); the output says which. /generate is
 timed: inside the server (gradio's profiler: preprocess + function + postprocess); over HTTP as a browser does it
 (one keep-alive connection: the call, its result stream, then every image); and through gradio_client, with and
-without its file downloads. The app's cache stores CPU models channels-last (faster convolutions, same pixels);
-the forward it runs is timed too. All variants run interleaved, so a neighbour's load on a shared machine hits
+without its file downloads. All variants run interleaved, so a neighbour's load on a shared machine hits
 each alike; figures are medians, with the fastest run beside them.
 """
 from __future__ import annotations
@@ -31,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from app_process import launch_app, rss_mb, stop, weights_for_every_model  # noqa: E402
-from gan_demo import load_generator, service  # noqa: E402
+from gan_demo import load_generator  # noqa: E402
 from gan_demo.registry import REGISTRY  # noqa: E402
 
 
@@ -98,12 +97,10 @@ def bench_generate(args, url: str) -> None:
     print(f"first /generate (loads the model): {time.perf_counter() - t:.2f} s")
 
     g = load_generator(args.model, device="cpu")
-    app_g = service.ModelStore(device="cpu").get(args.model)        # loaded as the app loads it
     seeds = list(range(args.count))
     client, client_files = Client(url, verbose=False, download_files=False), Client(url, verbose=False)
     calls = {
         f"raw g.sample({args.count} seeds), in this process": lambda: g.sample(seeds=seeds),
-        "  the same, as the app's cache loads it": lambda: app_g.sample(seeds=seeds),
         "/generate over HTTP, result only": lambda: http_generate(http, url, inputs, False),
         f"/generate over HTTP + fetching the {args.count + 1} PNGs": lambda: http_generate(http, url, inputs, True),
         "/generate via gradio_client, no downloads": lambda: client.predict(*inputs, api_name="/generate"),
@@ -127,7 +124,7 @@ def bench_generate(args, url: str) -> None:
     med[inside], best[inside] = server["p50"], server["min"]
     raw = next(iter(calls))
     print(f"median of {args.repeats} interleaved runs (fastest run in brackets), × = ratio to the raw forward")
-    for k in [raw, *list(calls)[1:2], inside, *list(calls)[2:]]:
+    for k in [raw, inside, *list(calls)[1:]]:
         print(f"  {k:<52}{med[k] * 1e3:7.1f} ms {med[k] / med[raw]:5.2f}×   "
               f"[{best[k] * 1e3:6.1f} ms {best[k] / best[raw]:5.2f}×]")
     print(f"  (inside the server: function {phases['fn_call']['p50']:.0f} ms, "

@@ -126,6 +126,16 @@ def seed_input(label: str = "Seed", value: int = 0, elem_id: str | None = None) 
     return gr.Number(value=value, label=label, precision=None, min_width=120, elem_id=elem_id)
 
 
-def dice_button() -> gr.Button:
-    """Sets the seed box to a random seed (in the browser; no server call)."""
-    return gr.Button("Random", size="md", min_width=80, scale=0, elem_classes="dice")
+def seed_row(label: str = "Seed", elem_id: str | None = None) -> tuple[gr.Number, gr.Button]:
+    """A seed box and its Random button, side by side; wire the button with `on_random_seed`."""
+    with gr.Row(equal_height=True):
+        seed = seed_input(label, elem_id=elem_id)
+        dice = gr.Button("Random", size="md", min_width=80, scale=0, elem_classes="dice")
+    return seed, dice
+
+
+def on_random_seed(dice: gr.Button, seed: gr.Number, then=None, inputs=None, outputs=None) -> None:
+    """Random puts a random seed in the box (in the browser: no server call), then runs `then`, if given."""
+    event = dice.click(None, None, seed, js=RANDOM_SEED_JS)
+    if then is not None:
+        event.then(then, inputs, outputs, preprocess=False, api_visibility="private", **MODEL_WORK)

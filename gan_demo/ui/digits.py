@@ -7,7 +7,7 @@ import gradio as gr
 
 from .. import service
 from .common import (
-    MODEL_WORK, PICTURE_BUTTONS, RANDOM_SEED_JS, dice_button, gpu, model_menu, png_file, seed_input, session_of,
+    MODEL_WORK, PICTURE_BUTTONS, gpu, model_menu, on_random_seed, png_file, seed_row, session_of,
     user_errors)
 
 INTRO = ("A *conditional* GAN is told which digit to draw as well as given a seed. Each row below is one digit "
@@ -32,9 +32,7 @@ def build() -> SimpleNamespace:
                 model = model_menu("conditional")
                 chosen = gr.CheckboxGroup([(str(d), d) for d in range(10)], value=[0, 1, 2, 3], label="Digits")
                 all_digits = gr.Checkbox(False, label="All ten digits (a 10 × N grid)")
-                with gr.Row(equal_height=True):
-                    seed = seed_input("First seed")
-                    dice = dice_button()
+                seed, dice = seed_row("First seed")
                 count = gr.Slider(1, service.MAX_DIGIT_COLUMNS, value=8, step=1, label="Seeds per digit (N)")
                 run = gr.Button("Draw digits", variant="primary")
             with gr.Column(scale=3):
@@ -43,6 +41,5 @@ def build() -> SimpleNamespace:
                 caption = gr.Markdown()
     inputs, outputs = [model, chosen, seed, count, all_digits], [grid, caption]
     gr.on([run.click, seed.submit], digits, inputs, outputs, api_name="digits", preprocess=False, **MODEL_WORK)
-    dice.click(None, None, seed, js=RANDOM_SEED_JS).then(
-        digits, inputs, outputs, preprocess=False, api_visibility="private", **MODEL_WORK)
+    on_random_seed(dice, seed, digits, inputs, outputs)
     return SimpleNamespace(model=model)

@@ -7,7 +7,7 @@ import gradio as gr
 
 from .. import service
 from .common import (
-    MODEL_WORK, PICTURE_BUTTONS, RANDOM_SEED_JS, dice_button, gpu, model_menu, seed_input, session_of, user_errors)
+    MODEL_WORK, PICTURE_BUTTONS, gpu, model_menu, on_random_seed, seed_row, session_of, user_errors)
 
 INTRO = ("Each slider moves the picture along one of the directions in which this model's pictures vary most "
          "(principal components of the generator's features, as in GANSpace); direction 1 varies the most. "
@@ -51,9 +51,7 @@ def build() -> SimpleNamespace:
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 model = model_menu("image")
-                with gr.Row(equal_height=True):
-                    seed = seed_input(elem_id="explore-seed")
-                    dice = dice_button()
+                seed, dice = seed_row(elem_id="explore-seed")
                 truncation = gr.Slider(*service.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation")
                 reset = gr.Button("Reset sliders")
                 image = gr.Image(label="Picture", format="png", height=320, buttons=PICTURE_BUTTONS,
@@ -65,7 +63,7 @@ def build() -> SimpleNamespace:
     # last call wins: while one picture renders, only the newest slider position waits
     gr.on([s.change for s in sliders] + [seed.change, truncation.change], explore, inputs, image,
           api_name="explore", preprocess=False, trigger_mode="always_last", show_progress="minimal", **MODEL_WORK)
-    dice.click(None, None, seed, js=RANDOM_SEED_JS)
+    on_random_seed(dice, seed)
     reset.click(lambda: [0] * service.N_SLIDERS, None, sliders, api_visibility="private", queue=False)
     for trigger in (tab.select, model.change):
         trigger(slider_setup, model, sliders, api_visibility="private", **MODEL_WORK).then(

@@ -7,7 +7,7 @@ import gradio as gr
 
 from .. import service
 from .common import (
-    MODEL_WORK, RANDOM_SEED_JS, dice_button, gpu, model_menu, png_file, seed_input, session_of, user_errors)
+    MODEL_WORK, gpu, model_menu, on_random_seed, png_file, seed_row, session_of, user_errors)
 
 INTRO = ("A GAN's generator turns a random **seed** into a picture. The same seed always gives the same picture; "
          "the grid shows the seeds that follow it. **Truncation** below 1 pulls every seed towards the average "
@@ -43,9 +43,7 @@ def build() -> SimpleNamespace:
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 model = model_menu("image")
-                with gr.Row(equal_height=True):
-                    seed = seed_input(elem_id="faces-seed")
-                    dice = dice_button()
+                seed, dice = seed_row(elem_id="faces-seed")
                 count = gr.Slider(1, service.MAX_IMAGES, value=16, step=1, label="Grid size (images)")
                 truncation = gr.Slider(*service.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation")
                 run = gr.Button("Generate", variant="primary")
@@ -57,7 +55,6 @@ def build() -> SimpleNamespace:
     inputs, outputs = [model, seed, count, truncation], [gallery, download]
     gr.on([run.click, seed.submit], generate, inputs, outputs, api_name="generate", preprocess=False,
           **MODEL_WORK)
-    dice.click(None, None, seed, js=RANDOM_SEED_JS).then(
-        generate, inputs, outputs, preprocess=False, api_visibility="private", **MODEL_WORK)
+    on_random_seed(dice, seed, generate, inputs, outputs)
     return SimpleNamespace(model=model, seed=seed, count=count, truncation=truncation, gallery=gallery,
                            download=download, note=note, first_grid=first_grid)

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from .. import service
-from .common import MODEL_WORK, RANDOM_SEED_JS, dice_button, gpu, model_menu, seed_input, session_of, user_errors
+from .common import MODEL_WORK, gpu, model_menu, on_random_seed, seed_row, session_of, user_errors
 
 INTRO = ("The text GAN writes a whole sentence at once: for each of 64 character positions it outputs how likely "
          "every character is. **Likeliest** takes the most likely character everywhere; **temperature** samples "
@@ -36,9 +36,7 @@ def build() -> SimpleNamespace:
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
                 model = model_menu("text")
-                with gr.Row(equal_height=True):
-                    seed = seed_input("First seed")
-                    dice = dice_button()
+                seed, dice = seed_row("First seed")
                 count = gr.Slider(1, service.MAX_SENTENCES, value=10, step=1, label="Sentences")
                 sampling = gr.Radio(SAMPLING, value="argmax", label="Sampling")
                 temperature = gr.Slider(*service.TEMPERATURE_RANGE, value=1.0, step=0.05, label="Temperature",
@@ -52,6 +50,5 @@ def build() -> SimpleNamespace:
     inputs = [model, seed, count, sampling, temperature]
     gr.on([run.click, seed.submit], sentences, inputs, [table, summary], api_name="text", preprocess=False,
           **MODEL_WORK)
-    dice.click(None, None, seed, js=RANDOM_SEED_JS).then(
-        sentences, inputs, [table, summary], preprocess=False, api_visibility="private", **MODEL_WORK)
+    on_random_seed(dice, seed, sentences, inputs, [table, summary])
     return SimpleNamespace(model=model)
