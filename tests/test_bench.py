@@ -64,6 +64,8 @@ def test_case_selection():
     assert all(c.compile == (i % 2 == 1) for i, c in enumerate(select_cases("cuda", False, compile_all=True)))
     only = select_cases("cuda", False, models=["celeba128-wgangp", "mnist-lsgan"], batch=64)
     assert only == [Case("celeba128-wgangp", 64), Case("mnist-lsgan", 64)]    # targets belong to their batch
+    assert select_cases("cuda", False, models=["mnist-lsgan"], compile_all=True) == [
+        Case("mnist-lsgan", 64), Case("mnist-lsgan", 64, compile=True)]
 
 
 def test_compile_is_refused_on_the_cpu(tmp_path):

@@ -63,13 +63,13 @@ def select_cases(device: str, quick: bool, models=None, batch: int | None = None
     """The cases for a device: the standard ones, or those of `models` (at the recipe batch if not standard);
     `batch` overrides every batch (targets kept only where it is the standard batch)."""
     base = CUDA_CASES if device == "cuda" else CPU_QUICK if quick else CPU_CASES
+    if models:
+        base = tuple(c for c in base if c.model in models) + tuple(
+            Case(m, REGISTRY[m].recipe.batch) for m in models if not any(c.model == m for c in base))
     if device == "cuda" and compile_all:          # a compiled row after each eager one that has none
         have = {(c.model, c.batch) for c in base if c.compile}
         base = tuple(c for e in base for c in ((e,) if e.compile or (e.model, e.batch) in have
                                                else (e, dataclasses.replace(e, compile=True))))
-    if models:
-        base = tuple(c for c in base if c.model in models) + tuple(
-            Case(m, REGISTRY[m].recipe.batch) for m in models if not any(c.model == m for c in base))
     if batch:
         base = tuple(c if c.batch == batch else dataclasses.replace(c, batch=batch, target=None, ratio_target=None)
                      for c in base)

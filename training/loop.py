@@ -97,6 +97,8 @@ class Trainer:
         self.entry, self.seed = entry, seed
         self.device = pick_device(device)
         self.cuda = self.device.type == "cuda"
+        if self.cuda:       # fixed shapes every step: let cuDNN time its convolution algorithms once and keep the best
+            torch.backends.cudnn.benchmark = True
         self.rank, self.world = distributed.rank(), distributed.world_size()
         self.is_main = self.rank == 0
         if self.recipe.batch % self.world:
