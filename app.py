@@ -7,21 +7,11 @@ The Train tab (training/live.py): GAN_DEMO_MAX_RUNS (runs at once, default 1), G
 600), GAN_DEMO_RUNS_DIR (default runs/ui), GAN_DEMO_DATA (datasets; default ./data, else ../shared/data).
 """
 import argparse
-import ctypes
 import os
 
+from gan_demo import memory
 
-def limit_malloc_arenas(n: int = 2) -> None:
-    """glibc gives each thread that allocates its own heap arena, and gradio answers from a pool of threads, so
-    freed image and tensor memory stays spread over many arenas: the server grew 277 MiB over 800 requests of the
-    load test with the default, 109 MiB with two. (Before the imports below start their threads; glibc only.)"""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, n)        # -8: M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
-
-
-limit_malloc_arenas()
+memory.limit_arenas()           # before the imports below start their threads (see gan_demo/memory.py)
 
 from gan_demo import service  # noqa: E402
 from gan_demo.ui import LAUNCH_OPTIONS, build_app  # noqa: E402

@@ -4,7 +4,8 @@
 
 Prints, per endpoint and overall, how many succeeded and the p50/p95 latency (queue wait included: what a user
 waits); how fast the page itself answered while the load ran (a probe fetches it twice a second); and the
-server's resident memory after the first 200 requests and at the end. Exits 1 if any request failed.
+server's resident memory, idle, after the first 200 requests and after all of them (and under load every 100).
+Exits 1 if any request failed.
 Each model is used once among the first requests, so all are loaded before the memory baseline.
 The app serves the shipped checkpoints plus random-init weights for models not shipped (see app_process.py).
 /train runs (a few short ones, from one client, so the trainer's queue never overflows) need the offline MNIST
@@ -24,6 +25,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
+from gradio_client import Client
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -66,25 +68,30 @@ def random_request(rng: random.Random, train: bool) -> tuple[str, tuple]:
 class Load:
     def __init__(self, url: str, n: int, clients: int, seed: int, with_train: bool):
         rng = random.Random(seed)
-        # /train only from client 0 (one run at a time: the queue never fills), every 10th request of its share
-        self.plan = [[random_request(rng, with_train and c == 0 and k % 10 == 5)
-                      for k, _ in enumerate(range(c, n, clients))] for c in range(clients)]
+        # request i goes to client i % clients; /train only from client 0 (one run at a time: the queue never
+        # fills), every 10th of its requests
+        self.plan = [random_request(rng, with_train and i % clients == 0 and (i // clients) % 10 == 5)
+                     for i in range(n)]
         # every model used within the first requests, so that what the server holds after the first 200 is all
-        # it will ever hold (the memory check compares with that)
+        # it will ever hold
         for i, name in enumerate(REGISTRY):
-            first = ("text", (name, 0, 5, "argmax", 1.0)) if name in TEXT else ("generate", (name, 0, 16, 1.0))
-            self.plan[i % clients][i // clients] = first
+            self.plan[i] = (("text", (name, 0, 5, "argmax", 1.0)) if name in TEXT
+                            else ("generate", (name, 0, 16, 1.0)))
+        self.clients = clients
         self.url, self.lock = url, threading.Lock()
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.failures: list[str] = []
         self.done = 0
         self.memory: list[tuple[int, float]] = []       # (requests done, server MiB) every 100 requests
         self.pid = None
+        self.sessions: dict = {}                         # client index → its gradio_client.Client (one session)
 
-    def client(self, index: int) -> None:
-        from gradio_client import Client
-        c = Client(self.url, verbose=False, download_files=False)
-        for kind, args in self.plan[index]:
+    def client(self, index: int, requests: range) -> None:
+        """This client's share (every clients-th request) of the requests numbered `requests`."""
+        if index not in self.sessions:          # one Client per simulated user, kept over both rounds
+            self.sessions[index] = Client(self.url, verbose=False, download_files=False)
+        c = self.sessions[index]
+        for kind, args in (self.plan[i] for i in requests if i % self.clients == index):
             t = time.perf_counter()
             try:
                 c.predict(*args, api_name=f"/{kind}")
@@ -147,17 +154,22 @@ def run(url: str, pid: int, args, with_train: bool) -> int:
     load.pid = pid
     halt, page = threading.Event(), []
     prober = threading.Thread(target=probe, args=(url, halt, page), daemon=True)
-    workers = [threading.Thread(target=load.client, args=(i,)) for i in range(args.clients)]
     t0 = time.perf_counter()
     prober.start()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
+    idle = []
+    # two rounds, each of clients running at once: the first MEMORY_CHECKPOINT requests, then the rest; the
+    # server's memory is read when it is idle after each, so the two figures compare like with like
+    for requests in (range(MEMORY_CHECKPOINT), range(MEMORY_CHECKPOINT, args.requests)):
+        workers = [threading.Thread(target=load.client, args=(i, requests)) for i in range(args.clients)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        time.sleep(1.0)
+        idle.append(rss_mb(pid))
     wall = time.perf_counter() - t0
     halt.set()
     prober.join()
-    rss_end = rss_mb(pid)
 
     total = sum(len(v) for v in load.latency.values())
     print(f"\n{total} requests from {args.clients} concurrent gradio_client clients in {wall:.0f} s "
@@ -172,9 +184,8 @@ def run(url: str, pid: int, args, with_train: bool) -> int:
           f"{max(everything) * 1e3:>10.0f}")
     print(f"the page during the load: {len(page)} fetches, p50 {pct(page, 50) * 1e3:.0f} ms, "
           f"max {max(page) * 1e3:.0f} ms")
-    rss_checkpoint = next(m for n, m in load.memory if n == MEMORY_CHECKPOINT)
-    print(f"server memory: {rss_checkpoint:.0f} MiB after {MEMORY_CHECKPOINT} requests, {rss_end:.0f} MiB after "
-          f"{total} ({rss_end - rss_checkpoint:+.0f} MiB); every 100 requests: "
+    print(f"server memory, idle: {idle[0]:.0f} MiB after the first {MEMORY_CHECKPOINT} requests, {idle[1]:.0f} MiB "
+          f"after all {total} ({idle[1] - idle[0]:+.0f} MiB); under load, every 100 requests: "
           + ", ".join(f"{m:.0f}" for _, m in load.memory))
     for f in load.failures[:10]:
         print(f"  failed: {f}")

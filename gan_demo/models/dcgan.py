@@ -50,7 +50,7 @@ class DCDiscriminator(nn.Module):
         super().__init__()
         self.num_classes = config.get("num_classes", 0)
         plan = list(reversed(_spatial_plan(config["resolution"])))
-        ndf, n = config.get("ndf", 64), len(plan)
+        ndf = config.get("ndf", 64)
         batch_norm = config.get("d_norm", "batch") == "batch"
         width = config["channels"] + self.num_classes
         layers = []

@@ -12,7 +12,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from .. import service
+from .. import memory, service
 from ..latents import MAX_SEED
 
 try:                                    # on Hugging Face Spaces: run the decorated call on a (Zero)GPU
@@ -37,6 +37,8 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except ValueError as e:
             raise gr.Error(str(e), print_exception=False) from None
+        finally:
+            memory.after_request()
     return wrapper
 
 
