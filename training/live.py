@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import collections
 import contextvars
+import gc
 import importlib.util
 import math
 import os
@@ -417,9 +418,12 @@ def _chunk(spec: dict, resume: bool, budget_s: float):
                               stop_event=stop, init_from=spec["init_from"], progress=False,
                               **_schedule(spec["steps"]))
             relay.trainer = trainer
-            if resume:
-                trainer.load_resume()
-            trainer.train()
+            try:
+                if resume:
+                    trainer.load_resume()
+                trainer.train()
+            finally:
+                relay.trainer = None      # see _train
         except BaseException as e:        # reported to the caller, which marks the run failed
             events.put({"type": "error", "message": _one_line(e)})
         finally:
@@ -717,7 +721,13 @@ class TrainingManager:
                               stop_event=run.stop_event, init_from=run.init_from, progress=False,
                               **_schedule(run.total))
             relay.trainer = trainer
-            trainer.train()
+            try:
+                trainer.train()
+            finally:
+                # trainer → callback → trainer is a cycle: broken here, and any other collected, so that the run's
+                # models and optimiser states are freed now rather than at some later garbage collection
+                relay.trainer = trainer = None
+                gc.collect()
             done = relay.done
         if done is None or not done.get("checkpoint"):
             raise TrainingError("the run ended without exporting its generator")
