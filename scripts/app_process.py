@@ -2,11 +2,12 @@
 port, its resident memory.
 
     folder = make_tiny_weights(Path("/tmp/w"))          # random-init checkpoint for every registry entry
-    proc, url, seconds = launch_app(folder, "app.log")  # seconds: until the page answered 200
-    rss_mb(proc.pid); stop(proc)
+    with running_app(folder, "app.log") as (proc, url, seconds):   # seconds: until the page answered 200
+        rss_mb(proc.pid)                                # stopped when the block ends
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -72,10 +73,11 @@ def weights_for_every_model(folder: Path) -> dict[str, str]:
     return which
 
 
-def launch_app(weights_dir, log_path, *, env: dict | None = None, script: str = "app.py",
-               timeout_s: float = 90) -> tuple[subprocess.Popen, str, float]:
-    """`python <script> --port N` with the given weights folder; → (process, URL, seconds until the page answered).
-    `script` may be a wrapper that runs app.py (the hostile-input tests use one that audits file access)."""
+@contextlib.contextmanager
+def running_app(weights_dir, log_path, *, env: dict | None = None, script: str = "app.py", timeout_s: float = 90):
+    """`python <script> --port N` with the given weights folder, for the length of a with-block; yields (process,
+    URL, seconds until the page answered). `script` may be a wrapper that runs app.py (the hostile-input tests use
+    one that audits file access)."""
     port = free_port()
     env = {**os.environ, "GAN_DEMO_WEIGHTS_DIR": str(weights_dir), "GAN_DEMO_DEVICE": "cpu",
            "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
@@ -84,19 +86,30 @@ def launch_app(weights_dir, log_path, *, env: dict | None = None, script: str = 
     proc = subprocess.Popen([sys.executable, script, "--port", str(port), "--host", "127.0.0.1"], cwd=ROOT,
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_for_page(proc, url, log_path, script, timeout_s)
+        yield proc, url, time.perf_counter() - start
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _wait_for_page(proc: subprocess.Popen, url: str, log_path, script: str, timeout_s: float) -> None:
+    start = time.perf_counter()
     while time.perf_counter() - start < timeout_s:
         if proc.poll() is not None:
             raise RuntimeError(f"{script} exited with {proc.returncode}: {Path(log_path).read_text()[-2000:]}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
-                return proc, url, time.perf_counter() - start
+                return
         except httpx.HTTPError:
             time.sleep(0.05)
-    proc.kill()
     raise RuntimeError(f"{script} did not answer in {timeout_s:.0f} s: {Path(log_path).read_text()[-2000:]}")
 
 
-def stop(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
     proc.terminate()
     try:
         proc.wait(timeout=30)

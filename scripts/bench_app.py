@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from app_process import launch_app, rss_mb, stop, weights_for_every_model  # noqa: E402
+from app_process import rss_mb, running_app, weights_for_every_model  # noqa: E402
 from gan_demo import load_generator  # noqa: E402
 from gan_demo.registry import REGISTRY  # noqa: E402
 
@@ -74,17 +74,14 @@ def bench(args, which: dict[str, str]) -> None:
     shipped = [n for n, w in which.items() if w == "shipped"]
     print(f"weights: shipped for {', '.join(shipped) or 'none'}; random-init (same architecture) for the rest")
     print(f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    with tempfile.NamedTemporaryFile(suffix=".log") as log:
-        proc, url, page_s = launch_app(os.environ["GAN_DEMO_WEIGHTS_DIR"], log.name, env={"GRADIO_PROFILING": "1"},
-                                       timeout_s=120)
-        try:
-            print(f"\npage answers {page_s:.2f} s after `python app.py` (target ≤ 10 s); "
-                  f"server memory {rss_mb(proc.pid):.0f} MiB")
-            bench_generate(args, url)
-            bench_explore(args, url)
-            bench_memory(url, proc.pid)
-        finally:
-            stop(proc)
+    with tempfile.NamedTemporaryFile(suffix=".log") as log, \
+            running_app(os.environ["GAN_DEMO_WEIGHTS_DIR"], log.name, env={"GRADIO_PROFILING": "1"},
+                        timeout_s=120) as (proc, url, page_s):
+        print(f"\npage answers {page_s:.2f} s after `python app.py` (target ≤ 10 s); "
+              f"server memory {rss_mb(proc.pid):.0f} MiB")
+        bench_generate(args, url)
+        bench_explore(args, url)
+        bench_memory(url, proc.pid)
 
 
 def bench_generate(args, url: str) -> None:

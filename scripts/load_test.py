@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from app_process import launch_app, rss_mb, stop, weights_for_every_model  # noqa: E402
+from app_process import rss_mb, running_app, weights_for_every_model  # noqa: E402
 from gan_demo.registry import REGISTRY  # noqa: E402
 
-MEMORY_CHECKPOINT = 200          # requests after which memory should stay flat (a multiple of 100)
+MEMORY_CHECKPOINT = 200          # requests after which memory should stay flat
 IMAGE = [n for n, e in REGISTRY.items() if not e.is_text]
 CONDITIONAL = [n for n, e in REGISTRY.items() if e.num_classes]
 TEXT = [n for n, e in REGISTRY.items() if e.is_text]
@@ -66,7 +66,7 @@ def random_request(rng: random.Random, train: bool) -> tuple[str, tuple]:
 
 
 class Load:
-    def __init__(self, url: str, n: int, clients: int, seed: int, with_train: bool):
+    def __init__(self, url: str, pid: int, n: int, clients: int, seed: int, with_train: bool):
         rng = random.Random(seed)
         # request i goes to client i % clients; /train only from client 0 (one run at a time: the queue never
         # fills), every 10th of its requests
@@ -78,12 +78,11 @@ class Load:
             self.plan[i] = (("text", (name, 0, 5, "argmax", 1.0)) if name in TEXT
                             else ("generate", (name, 0, 16, 1.0)))
         self.clients = clients
-        self.url, self.lock = url, threading.Lock()
+        self.url, self.pid, self.lock = url, pid, threading.Lock()
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.failures: list[str] = []
         self.done = 0
         self.memory: list[tuple[int, float]] = []       # (requests done, server MiB) every 100 requests
-        self.pid = None
         self.sessions: dict = {}                         # client index → its gradio_client.Client (one session)
 
     def client(self, index: int, requests: range) -> None:
@@ -141,17 +140,14 @@ def main() -> int:
               f"{sum(w != 'shipped' for w in which.values())}; /train "
               f"{'included' if with_train else f'left out (no MNIST under {data})'}")
         env = {"GAN_DEMO_DATA": str(data), "GAN_DEMO_RUNS_DIR": str(Path(folder) / "runs")}
-        proc, url, page_s = launch_app(Path(folder) / "weights", Path(folder) / "app.log", env=env, timeout_s=120)
-        try:
+        with running_app(Path(folder) / "weights", Path(folder) / "app.log", env=env,
+                         timeout_s=120) as (proc, url, page_s):
             print(f"app up in {page_s:.1f} s; server memory {rss_mb(proc.pid):.0f} MiB before any request")
             return run(url, proc.pid, args, with_train)
-        finally:
-            stop(proc)
 
 
 def run(url: str, pid: int, args, with_train: bool) -> int:
-    load = Load(url, args.requests, args.clients, args.seed, with_train)
-    load.pid = pid
+    load = Load(url, pid, args.requests, args.clients, args.seed, with_train)
     halt, page = threading.Event(), []
     prober = threading.Thread(target=probe, args=(url, halt, page), daemon=True)
     t0 = time.perf_counter()

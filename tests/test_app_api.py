@@ -14,18 +14,10 @@ from gradio_client.exceptions import AppError  # noqa: E402
 ENDPOINTS = {"/generate", "/interpolate", "/explore", "/digits", "/text", "/model_card", "/models"}
 
 
-def launch_app(weights_dir, log_path):
-    """`python app.py --port N` with the given weights; → (process, URL) once the page answers."""
-    proc, url, _ = app_process.launch_app(weights_dir, log_path)
-    return proc, url
-
-
 @pytest.fixture(scope="module")
 def app_url(tiny_weights_dir, tmp_path_factory):
-    proc, url = launch_app(tiny_weights_dir, tmp_path_factory.mktemp("app") / "app.log")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    with app_process.running_app(tiny_weights_dir, tmp_path_factory.mktemp("app") / "app.log") as (_, url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +140,7 @@ def test_model_card_and_model_list(client):
 
 def test_a_missing_checkpoint_is_a_message_not_a_crash(tmp_path_factory):
     empty = tmp_path_factory.mktemp("no_weights")
-    proc, url = launch_app(empty, empty / "app.log")
-    try:
+    with app_process.running_app(empty, empty / "app.log") as (_, url, _):
         c = gradio_client.Client(url, verbose=False)
         bad(c, "celeba64-dcgan", 0, 4, 1.0, api_name="/generate",
             match="celeba64-dcgan is not available: celeba64-dcgan.safetensors not found")
@@ -158,6 +149,3 @@ def test_a_missing_checkpoint_is_a_message_not_a_crash(tmp_path_factory):
         markdown, _, _ = c.predict("celeba64-dcgan", api_name="/model_card")
         e = REGISTRY["celeba64-dcgan"]
         assert "not available" in markdown and f"{count_parameters(build_generator(e.arch, e.config)):,}" in markdown
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

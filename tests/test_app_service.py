@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, make_tiny_weights
+from app_process import make_tiny_weights
+from conftest import ROOT
 from gan_demo import service
 from gan_demo.latents import MAX_SEED
 from gan_demo.models import build_generator, count_parameters

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from test_app_api import launch_app
+import app_process
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -21,10 +21,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture(scope="module")
 def app_url(tiny_weights_dir, tmp_path_factory):
-    proc, url = launch_app(tiny_weights_dir, tmp_path_factory.mktemp("browser_app") / "app.log")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    with app_process.running_app(tiny_weights_dir, tmp_path_factory.mktemp("browser_app") / "app.log") as (_, url, _):
+        yield url
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ one mean over the batch) and, for models with batch norm, the per-rank batch sta
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
+from app_process import free_port
 
 from gan_demo.registry import REGISTRY, ModelEntry
 from training.data import ImageData, load_text
@@ -80,15 +80,9 @@ def _worker(rank: int, world: int, port: int, spec: dict, run_dirs: list, out_di
         distributed.cleanup()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_two(spec: dict, run_dirs: list, out_dir: Path, resume: bool = False) -> list[dict]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    mp.spawn(_worker, args=(2, _free_port(), spec, [str(d) for d in run_dirs], str(out_dir), resume), nprocs=2)
+    mp.spawn(_worker, args=(2, free_port(), spec, [str(d) for d in run_dirs], str(out_dir), resume), nprocs=2)
     return [torch.load(out_dir / f"rank{r}.pt", weights_only=True) for r in range(2)]
 
 
@@ -164,7 +158,7 @@ def test_batch_norm_model_stays_close_without_sync_bn(tmp_path):
 
 def torchrun(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--master_port", str(_free_port()), "-m", "training", *args], cwd=ROOT,
+                           "--master_port", str(free_port()), "-m", "training", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
 

@@ -132,10 +132,9 @@ def audited_app(tiny_weights_dir, tmp_path_factory):
     log = folder / "audit.log"
     log.touch()
     env = {"GAN_DEMO_AUDIT_LOG": str(log), "GAN_DEMO_RUNS_DIR": str(folder / "runs")}
-    proc, url, _ = app_process.launch_app(tiny_weights_dir, folder / "app.log", env=env,
-                                          script=str(ROOT / "tests" / "audited_app.py"))
-    yield url, log, proc
-    app_process.stop(proc)
+    with app_process.running_app(tiny_weights_dir, folder / "app.log", env=env,
+                                 script=str(ROOT / "tests" / "audited_app.py")) as (proc, url, _):
+        yield url, log, proc
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ def populate(cache: Path, repo: str, files: dict, commit: str = COMMIT, ref: str
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    from conftest import make_tiny_weights
+    from app_process import make_tiny_weights
     return make_tiny_weights(tmp_path_factory.mktemp("weights"),
                              ["mnist-gan", "mnist-dcgan", "mnist-cdcgan", "text-wgangp"], directions=False)
 

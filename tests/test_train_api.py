@@ -6,12 +6,12 @@ import json
 import re
 import time
 
+import app_process
 import pytest
 from PIL import Image
 
 from conftest import SHARED_DATA
 from gan_demo import load_generator
-from test_app_api import launch_app
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.exceptions import AppError  # noqa: E402
@@ -24,14 +24,10 @@ def app_url(tiny_weights_dir, tmp_path_factory):
     if not (SHARED_DATA / "mnist" / "MNIST" / "raw").is_dir():
         pytest.skip("offline MNIST copy not present")
     folder = tmp_path_factory.mktemp("train_app")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GAN_DEMO_DATA", str(SHARED_DATA))
-        mp.setenv("GAN_DEMO_RUNS_DIR", str(folder / "runs"))
-        mp.setenv("OMP_NUM_THREADS", "1")          # one thread per run: faster on a small shared machine
-        proc, url = launch_app(tiny_weights_dir, folder / "app.log")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    env = {"GAN_DEMO_DATA": str(SHARED_DATA), "GAN_DEMO_RUNS_DIR": str(folder / "runs"),
+           "OMP_NUM_THREADS": "1"}                # one thread per run: faster on a small shared machine
+    with app_process.running_app(tiny_weights_dir, folder / "app.log", env=env) as (_, url, _):
+        yield url
 
 
 def client(url):
