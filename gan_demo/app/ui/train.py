@@ -253,7 +253,7 @@ def my_run_menus(request: gr.Request = None):
 def end_session(request: gr.Request = None) -> None:
     """The tab was closed: stop its run, delete its runs, free their cached generators."""
     session = session_of(request)
-    if session and _live_module is not None:
+    if session and _jobs_module is not None:
         service.STORE.forget(manager().end_session(session))
 
 
