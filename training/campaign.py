@@ -38,8 +38,8 @@ from gan_demo.registry import REGISTRY, ModelEntry
 
 RECIPE_KEYS = {"steps", "batch", "lr_g", "lr_d", "betas", "n_critic", "gp_weight", "ema", "flip", "diffaug",
                "label_smoothing", "log_every", "sample_every"}
-RUN_KEYS = RECIPE_KEYS | {"model", "name", "arch", "eval_every", "eval_samples", "hours", "threads", "device",
-                          "seed", "save_every"}
+RUN_KEYS = RECIPE_KEYS | {"model", "name", "arch", "eval_every", "eval_samples", "export_samples", "hours",
+                          "threads", "device", "seed", "save_every"}
 CAMPAIGN_KEYS = {"name", "runs_dir", "parallel", "device", "threads", "data"}
 STATE_FILE, BEST_FILE = "campaign.json", "best.safetensors"
 
@@ -55,6 +55,7 @@ class RunSpec:
     entry: ModelEntry                 # the registry entry with the plan's architecture and recipe overrides
     eval_every: int
     eval_samples: int
+    export_samples: int               # samples of the full measurement at export
     hours: float | None
     threads: int
     device: str
@@ -172,6 +173,8 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
     return RunSpec(name=str(run.get("name", entry.name)), entry=entry,
                    eval_every=_positive(where, "eval_every", run.get("eval_every", max(steps // 10, 1)), int),
                    eval_samples=_positive(where, "eval_samples", run.get("eval_samples", 1000), int),
+                   export_samples=_positive(where, "export_samples", run.get("export_samples", (
+                       10000 if entry.dataset == "mnist" else 2000 if entry.is_text else 5000)), int),
                    hours=hours, threads=_positive(where, "threads", run.get("threads", camp.get("threads", 1)), int),
                    device=str(run.get("device", camp.get("device", "cpu"))), seed=int(run.get("seed", 0)),
                    save_every=_positive(where, "save_every", run.get("save_every", entry.recipe.sample_every), int),
@@ -356,6 +359,8 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGINT, interrupted)
     evaluated = {e["step"] for e in state["evaluations"]}
+    if warm is not None:
+        evaluated.add(trainer.step)      # the warm-start snapshot was measured when it was made
 
     def due() -> bool:      # an evaluation point (or the last step within the budget) not yet measured
         at_point = trainer.step % spec.eval_every == 0 or trainer.step >= spec.steps or stop.is_set()
@@ -554,7 +559,7 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
     staged = run_dir / "export-candidate.safetensors"
     export_run(run_dir, to=staged, source=BEST_FILE)
     image = not (spec.entry.dataset == "mnist" or spec.entry.is_text)
-    full = evaluate(str(staged), plan.data, n=full_eval_samples(spec), fid=image, write=False)
+    full = evaluate(str(staged), plan.data, n=spec.export_samples, fid=image, write=False)
     new, old = full.get(headline(spec.entry)), shipped_score(spec)
     if headline(spec.entry) == "conditional_error":
         new = 1 - full["conditional_accuracy"]
@@ -572,10 +577,6 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
     out(f"{spec.name}: exported {dest} ({headline(spec.entry)} {new:.4g}"
         f"{'' if old is None else f', shipped was {old:.4g}'})")
     return dest
-
-
-def full_eval_samples(spec: RunSpec) -> int:
-    return 10000 if spec.entry.dataset == "mnist" else 5000 if not spec.entry.is_text else 2000
 
 
 def _grid(spec: RunSpec, dest: Path) -> None:

@@ -298,7 +298,8 @@ class Trainer:
         if isinstance(out, list):
             (self.run.samples / f"{name}.txt").write_text("\n".join(out) + "\n")
             return {"type": "samples", "step": self.step, "total": self.recipe.steps, "text": out}
-        to_pil(out).save(self.run.samples / f"{name}.png")
+        # whole or absent, even when a kill lands mid-write (the animation reads every frame back)
+        atomic_write(self.run.samples / f"{name}.png", lambda tmp: to_pil(out).save(tmp, format="PNG"))
         return {"type": "samples", "step": self.step, "total": self.recipe.steps, "image": out}
 
     def _notify(self, event: dict) -> None:
