@@ -136,6 +136,7 @@ def test_kill_and_rerun_equals_one_uninterrupted_run(tmp_path, mnist_root):
         assert main(["campaign", str(b), "--data", str(data), "--export"]) == 0
         shipped = weights / "mnist-gan.safetensors"
         assert shipped.is_file() and (weights / "mnist-gan.md").is_file()
+        assert (weights / "mnist-gan-samples.png").is_file()          # the README's grids stay untouched
         card = (weights / "mnist-gan.md").read_text()
         assert "confidently classified" in card
         # exporting again does not replace it with something no better

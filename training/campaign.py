@@ -580,15 +580,17 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
 
 
 def _grid(spec: RunSpec, dest: Path) -> None:
-    """docs/images/<model>.png: generated samples for the README (never real images)."""
+    """The README's sample grid (generated images only, never real ones): docs/images/<model>.png when exporting
+    into the repository's weights/, else <model>-samples.png beside the exported file."""
     from gan_demo import load_generator
+    from gan_demo.generator import DEFAULT_WEIGHTS_DIR
     from gan_demo.render import make_grid, to_pil
     g = load_generator(str(dest), device="cpu")
     if g.entry.is_text:
         return
-    n = 100 if spec.entry.dataset == "mnist" else 64
-    ncol = 10 if spec.entry.dataset == "mnist" else 8
+    n, ncol = (100, 10) if spec.entry.dataset == "mnist" else (64, 8)
     labels = [i % 10 for i in range(n)] if g.entry.num_classes else None
-    out = REPO / "docs" / "images" / f"{spec.entry.name}.png"
+    out = (REPO / "docs" / "images" / f"{spec.entry.name}.png" if dest.parent.resolve() == DEFAULT_WEIGHTS_DIR.resolve()
+           else dest.with_name(f"{spec.entry.name}-samples.png"))
     out.parent.mkdir(parents=True, exist_ok=True)
     to_pil(make_grid(g.sample(list(range(n)), labels=labels), ncol)).save(out)
