@@ -147,3 +147,7 @@ def test_quick_kid_and_evaluate_fid_state_their_counts(tmp_path, cache, faces, t
     assert (m["fid_samples"], m["fid_reference_images"], m["fid_reference_total"]) == (20, 30, 60)
     assert "FID of 20 generated samples against a seeded random 30 of the 60" in m["fid_protocol"]
     assert m["fid_inception"].startswith("default_1.pt sha256:") and m["fid"] > 0
+    with pytest.raises(ValueError, match="at least 2"):
+        ev.quick_kid(g, faces, n=1, inception=inc_path)
+    with pytest.raises(ValueError, match="at least 2"):
+        ev.evaluate_fid(g, faces, n=20, inception_path=inc_path, ref_images=1)

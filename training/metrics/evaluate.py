@@ -102,9 +102,10 @@ def reference_stats(dataset: str, data, inception, split: str = "train", max_ima
     subset of that many; the KID rows are the first KID_REFERENCE_IMAGES of the same random order, so they are
     spread over the whole set (not its first rows, which may be one class). The cache key is the pixels' hash, the
     Inception file's sha256 and these choices."""
-    ds = load_dataset(dataset, data, split)
-    images = ds.images
-    n = len(images) if max_images is None else max(1, min(int(max_images), len(images)))
+    if max_images is not None and max_images < 2:
+        raise ValueError(f"reference statistics need at least 2 images, got {max_images}")
+    images = load_dataset(dataset, data, split).images
+    n = len(images) if max_images is None else min(int(max_images), len(images))
     kid_n = min(KID_REFERENCE_IMAGES, n)
     key = hashlib.sha1(f"{_content_hash(images)}|{inception.sha256}|{n}|{kid_n}|{seed}".encode()).hexdigest()[:16]
     path = cache_dir() / f"fid-ref-{dataset}-{split}-{n}-{key}.npz"
@@ -147,8 +148,9 @@ def _reference_size(ref_images, device) -> int | None:
     return None if torch.device(device).type == "cuda" else CPU_REFERENCE_IMAGES
 
 
-def _protocol(what: str, n: int, ref: Reference, dataset: str) -> str:
-    subset = f"all {ref.total:,}" if ref.images == ref.total else f"a seeded random {ref.images:,} of the {ref.total:,}"
+def _protocol(what: str, n: int, ref_n: int, ref: Reference, dataset: str) -> str:
+    """What a model card should say beside the figure: the counts and the file it depends on."""
+    subset = f"all {ref.total:,}" if ref_n == ref.total else f"a seeded random {ref_n:,} of the {ref.total:,}"
     return (f"{what} of {n:,} generated samples against {subset} {dataset} training images, Inception "
             f"{ref.inception}; depends on these counts: compare only with figures of the same counts")
 
@@ -162,7 +164,7 @@ def evaluate_fid(g, data=None, n: int = 10000, inception_path=None, device="cpu"
     return {"fid": round(frechet_distance(*feature_stats(f_gen), ref.mu, ref.sigma), 3), "kid": round(kid, 5),
             "kid_std": round(kid_std, 5), "fid_samples": n, "fid_reference_images": ref.images,
             "fid_reference_total": ref.total, "kid_reference_images": len(ref.kid_features),
-            "fid_inception": ref.inception, "fid_protocol": _protocol("FID", n, ref, g.entry.dataset)}
+            "fid_inception": ref.inception, "fid_protocol": _protocol("FID", n, ref.images, ref, g.entry.dataset)}
 
 
 def quick_kid(g, data=None, n: int = 500, inception=None, ref_images=None, device=None) -> dict:
@@ -173,6 +175,8 @@ def quick_kid(g, data=None, n: int = 500, inception=None, ref_images=None, devic
         g = load_generator(str(g), device=device)
     if g.entry.is_text:
         raise ValueError(f"{g.name}: KID is for image models")
+    if n < 2:
+        raise ValueError(f"quick_kid needs at least 2 samples, got n={n}")
     if inception is None or isinstance(inception, (str, Path)):
         inception = get_inception(inception, device or "cpu")
     ref = reference_stats(g.entry.dataset, data, inception,
@@ -181,7 +185,7 @@ def quick_kid(g, data=None, n: int = 500, inception=None, ref_images=None, devic
     kid, kid_std = kernel_inception_distance(f_gen, ref.kid_features, subsets=20, subset_size=n)
     return {"kid": round(kid, 5), "kid_std": round(kid_std, 5), "kid_samples": n,
             "kid_reference_images": len(ref.kid_features), "kid_inception": ref.inception,
-            "kid_protocol": _protocol("KID", n, ref, g.entry.dataset)}
+            "kid_protocol": _protocol("KID", n, len(ref.kid_features), ref, g.entry.dataset)}
 
 
 def evaluate(name: str, data=None, n: int = 10000, fid: bool = False, inception_path=None, device=None,
