@@ -170,7 +170,9 @@ def evaluate_fid(g, data=None, n: int = 10000, inception_path=None, device="cpu"
 def quick_kid(g, data=None, n: int = 500, inception=None, ref_images=None, device=None) -> dict:
     """A cheap KID of generator `g` (a GanGenerator, a registry name or a checkpoint path) for choosing snapshots
     during training: `n` samples (seeds 0..n−1, the same each call) against the cached reference KID rows.
-    `inception`: an InceptionFeatures, a file path, or None for the default file (loaded once per process)."""
+    `inception`: an InceptionFeatures, a file path, or None for the default file (loaded once per process).
+    A training net is wrapped as GanGenerator(entry, copy_of_net, "cpu"): GanGenerator sets eval mode and
+    requires_grad(False) on the net it is given, so give it a copy (or the EMA net), never the live one."""
     if isinstance(g, (str, Path)):
         g = load_generator(str(g), device=device)
     if g.entry.is_text:
