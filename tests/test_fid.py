@@ -78,6 +78,8 @@ def test_fast_cpu_path_matches_the_torchscript_file():
         want = fast.model((x - 128) / 128).flatten(1)
     err = (got - want).norm(dim=1) / want.norm(dim=1)
     assert err.max().item() < 1e-3 and (got - want).abs().max() < 1e-3 * want.abs().max()
+    grey = images[:1, :, :, :1]                   # MNIST: one channel, repeated to three
+    assert torch.allclose(fast(grey), fast(grey.expand(-1, -1, -1, 3)), rtol=1e-5, atol=1e-5)
 
 
 def test_a_file_of_another_layout_runs_as_shipped(tmp_path):
