@@ -109,6 +109,10 @@ def test_reference_sample_is_random_over_the_whole_set(tmp_path, cache, faces, m
     got = sub.mu[0] * 128 + 128
     assert abs(got - whole) < abs(first_rows - whole) / 2
     assert classes_of(sub.kid_features) <= set(range(CLASSES)) and len(classes_of(sub.kid_features)) >= 5
+    # the KID rows are the same images whatever the reference size: quick_kid computes only those
+    only_kid = ev.reference_stats("celeba64", faces, inc, max_images=12)
+    assert np.allclose(only_kid.kid_features, ref.kid_features, rtol=1e-6, atol=1e-7)
+    assert np.allclose(sub.kid_features, ref.kid_features, rtol=1e-6, atol=1e-7)
 
 
 def test_reference_cache_is_keyed_by_data_content_and_inception_file(tmp_path, cache, faces):

@@ -183,9 +183,11 @@ def evaluate_fid(g, data=None, n: int = 10000, inception_path=None, device="cpu"
             "fid_inception": ref.inception, "fid_protocol": _protocol("FID", n, ref.images, ref, g.entry.dataset)}
 
 
-def quick_kid(g, data=None, n: int = 500, inception=None, ref_images=None, device=None) -> dict:
+def quick_kid(g, data=None, n: int = 500, inception=None, device=None) -> dict:
     """A cheap KID of generator `g` (a GanGenerator, a registry name or a checkpoint path) for choosing snapshots
-    during training: `n` samples (seeds 0..n−1, the same each call) against the cached reference KID rows.
+    during training: `n` samples (seeds 0..n−1, the same each call) against the reference KID rows. Only those
+    rows are computed (a one-off pass over KID_REFERENCE_IMAGES training images, cached); they are the same rows
+    as in any larger reference of the same seed, so quick and full evaluations judge against the same images.
     `inception`: an InceptionFeatures, a file path, or None for the default file (loaded once per process).
     A training net is wrapped as GanGenerator(entry, copy_of_net, "cpu"): GanGenerator sets eval mode and
     requires_grad(False) on the net it is given, so give it a copy (or the EMA net), never the live one."""
@@ -197,8 +199,7 @@ def quick_kid(g, data=None, n: int = 500, inception=None, ref_images=None, devic
         raise ValueError(f"quick_kid needs at least 2 samples, got n={n}")
     if inception is None or isinstance(inception, (str, Path)):
         inception = get_inception(inception, device or "cpu")
-    ref = reference_stats(g.entry.dataset, data, inception,
-                          max_images=_reference_size(ref_images, inception.device))
+    ref = reference_stats(g.entry.dataset, data, inception, max_images=KID_REFERENCE_IMAGES)
     f_gen = inception(_batched_sample(g, n)).double().numpy()
     kid, kid_std = kernel_inception_distance(f_gen, ref.kid_features, subsets=20, subset_size=n)
     return {"kid": round(kid, 5), "kid_std": round(kid_std, 5), "kid_samples": n,
