@@ -349,12 +349,15 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
         _say(run_dir, f"step {trainer.step}: {state['headline']} {score:.4g} "
                       f"(best {state['best']['score']:.4g} at {state['best']['step']}; eval {rec['eval_s']} s)")
 
-    killed = threading.Event()
+    killed, training = threading.Event(), threading.Event()
 
-    def interrupted(signum, frame):      # SIGTERM from the campaign (or `kill`): save and stop, like Ctrl-C
+    def interrupted(signum, frame):
+        """SIGTERM from the campaign (or `kill`), Ctrl-C: while training, the trainer stops at the end of the step
+        in hand and saves (a step cut in half would break exact resuming); otherwise stop at once."""
         killed.set()
         stop.set()
-        raise KeyboardInterrupt
+        if not training.is_set():
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGINT, interrupted)
@@ -374,7 +377,11 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
                 evaluated.add(trainer.step)
             if trainer.step >= spec.steps or stop.is_set():
                 break
-            path = trainer.train(until=(trainer.step // spec.eval_every + 1) * spec.eval_every)
+            training.set()
+            try:
+                path = trainer.train(until=(trainer.step // spec.eval_every + 1) * spec.eval_every)
+            finally:
+                training.clear()
     except KeyboardInterrupt:            # killed while evaluating: the best snapshot and state files are whole
         _say(run_dir, f"stopped at step {trainer.step} (state saved)")
         return 130
