@@ -52,7 +52,7 @@ MAX_FILES, MAX_FILE, MAX_TOTAL = 8, 16 * MIB, 64 * MIB        # what comes back 
 # seconds kept after training for export + evaluation, the bench and packing (GPU / rehearsal)
 # (GPU: FID/KID of 10,000 samples + the memorisation check ≈ 15 s per face model, text ≈ 5 s; the bench's eight
 # CUDA cases, one compiled, ≈ 100 s. Rehearsal: measured on the busy 2-core CPU, 17 s and 20 s.)
-AFTER_TRAINING = {"gpu": {"evaluate": 75, "bench": 110, "pack": 15},
+AFTER_TRAINING = {"gpu": {"evaluate": 75, "bench": 120, "pack": 15},
                   "rehearsal": {"evaluate": 25, "bench": 25, "pack": 5}}
 CAMPAIGN_GRACE = {"gpu": 40, "rehearsal": 15}   # after the training deadline: the runs' last evaluation and export
 SIZES = {  # samples per measurement; memorisation_train: training faces searched (None: all)
@@ -65,7 +65,7 @@ DISK_NEEDED = {"gpu": 4 << 30, "rehearsal": 300 * MIB}
 # the rehearsal's toy sizes, applied to every run of the GPU plan
 # (no EMA: its batch-norm recalibration, 5,120 samples per snapshot, is what a 128-pixel toy run would spend its
 # minutes on here; on the GPU it takes well under a second)
-REHEARSAL_RUN = {"steps": 4, "batch": 8, "eval_every": 2, "eval_samples": 24, "sample_every": 2, "save_every": 2,
+REHEARSAL_RUN = {"steps": 2, "batch": 8, "eval_every": 2, "eval_samples": 24, "sample_every": 1, "save_every": 1,
                  "log_every": 1, "hours": 0.03, "ema": 0.0}
 REHEARSAL_ARCH = {"ngf": 8, "ndf": 8, "dim": 16}
 
@@ -129,9 +129,9 @@ def plan_models() -> list[str]:
 
 # --- the stand-in Inception (rehearsal) and the memorisation check --------------------------------------------
 def make_stand_in_inception(path: Path) -> Path:
-    """A small TorchScript network with the Inception file's interface (N×3×299×299 in the (x − 128) / 128 range →
-    N×D features): 8×8 mean colours through a fixed random projection to D = 256 (not 2,048: FID's 2,048² eigen-
-    decompositions alone take a minute on a busy 2-core CPU). For rehearsals only: its FID means nothing."""
+    """A small TorchScript network with the Inception file's interface (N×3×299×299 in the (x − 128) / 128
+    range → N×D features): 8×8 mean colours through a fixed random projection to D = 256 (not 2,048: FID's 2,048²
+    eigendecompositions alone took 43 s on the busy 2-core CPU). For rehearsals only: its FID means nothing."""
     import torch
 
     class StandIn(torch.nn.Module):
@@ -317,6 +317,10 @@ class Job:
             t0 = time.time()
             reference_stats(ds, self.data, inc)          # cached: the workers' KID and the final FID read it
             self.say(f"{ds}: reference statistics in {time.time() - t0:.1f} s")
+        del inc
+        if self.device == "cuda":                        # the GPU memory goes to the training runs
+            import torch
+            torch.cuda.empty_cache()
         return str(path)
 
     # --- 4. training ------------------------------------------------------------------------------------------
@@ -391,7 +395,7 @@ class Job:
         from gan_demo import load_generator
         from .export import update_metrics
         for model, info in self.runs.items():
-            if self.left() < AFTER_TRAINING[self.mode]["bench"] / 2:
+            if self.left() < AFTER_TRAINING[self.mode]["pack"] + AFTER_TRAINING[self.mode]["bench"] / 2:
                 self.problem(f"{model}: not evaluated (out of time)")
                 continue
             path = self.stage / info["file"]
@@ -516,8 +520,9 @@ class Job:
         room = MAX_TOTAL - 2 * MIB                     # kept for the manifest and the log
         for p in ckpts:
             size = p.stat().st_size
-            if size > MAX_FILE or size > room or slots <= 1:
-                left_out.append(f"{p.name} ({_human(size)}: over the limits)")
+            if size > MAX_FILE or size > room or slots <= 1:      # one slot is kept for the results bundle
+                why = "over 16 MiB" if size > MAX_FILE else "no room left" if size > room else "no file slot left"
+                left_out.append(f"{p.name} ({_human(size)}: {why})")
                 continue
             shutil.copyfile(p, self.out / p.name)
             files[p.name] = {"bytes": size, "sha256": _sha256(p), "holds": "fp16 generator checkpoint with its "
