@@ -116,6 +116,20 @@ def test_missing_data_says_so_in_one_line_and_still_writes_manifest_and_log(tmp_
     assert "does not exist" in m["problems"][0] and m["steps"]["preflight"]["ok"] is False
 
 
+def test_a_missing_archive_skips_only_the_runs_that_need_it(tmp_path, capsys):
+    (tmp_path / "data" / "text").mkdir(parents=True)
+    (tmp_path / "data" / "text" / "lines.txt").write_text("A short line.\n" * 30)
+    a = argparse.Namespace(started=None, rehearse=True, budget=60, data=tmp_path / "data", out=tmp_path / "out",
+                           work=tmp_path / "work", inception=None)
+    job = gpu_plan.Job(a)
+    job.out.mkdir()
+    job.preflight()
+    assert job.models == ["text-wgangp"]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: missing data: no CelebA archive"), err
+    assert "skipping celeba128-dcgan, celeba128-wgangp, celeba64-dcgan" in err[0]
+
+
 def test_usage_and_unwritable_output_are_one_line(tmp_path):
     r = run_script("only-one-arg")
     assert r.returncode == 2 and r.stderr.startswith("usage:")

@@ -268,14 +268,15 @@ class Job:
         if not self.data.exists():
             raise Fatal(f"missing data: '{self.data}' does not exist (give the folder holding "
                         f"celeba/celeba128-webp.tar.gz and text/lines.txt)")
-        from .data import locate
+        from .data import STANDARD_PATHS
         missing, models = [], []
-        for model in plan_models():
+        for model in plan_models():              # the standard layout only: any other folder is not the data
             kind = "text" if REGISTRY[model].is_text else "celeba"
-            (models if locate(kind, self.data) is not None else missing).append(model)
+            found = any((self.data / sub).is_file() for sub in STANDARD_PATHS[kind])
+            (models if found else missing).append(model)
         if missing:
-            what = sorted({"the text corpus (text/lines.txt)" if REGISTRY[m].is_text else
-                           "the CelebA archive (celeba/celeba128-webp.tar.gz)" for m in missing})
+            what = sorted({"text corpus (text/lines.txt)" if REGISTRY[m].is_text else
+                           "CelebA archive (celeba/celeba128-webp.tar.gz)" for m in missing})
             msg = f"missing data: no {' and no '.join(what)} under '{self.data}'"
             if not models:
                 raise Fatal(msg + ": nothing to train")
