@@ -212,3 +212,24 @@ def test_the_rehearsal_trains_measures_and_packs_the_same_files_as_the_gpu_run(t
     assert {"metrics.json", "devices.json", "plan.toml"} <= names
     devices = json.loads(tarfile.open(out / "results.tar.gz").extractfile("devices.json").read())
     assert all(f"new {x}" in devices["models"] for x in models)
+
+
+def test_without_the_inception_file_it_still_trains_exports_and_packs(tmp_path, rehearsal_data):
+    from training.metrics import evaluate
+    if not hasattr(evaluate, "quick_kid"):
+        pytest.skip("the campaign's image evaluation needs training.metrics.evaluate.quick_kid (branch fid)")
+    out = tmp_path / "out"
+    r = run_script("--rehearse", rehearsal_data, out, timeout=300,
+                   env={"GPU_PLAN_WORK": str(tmp_path / "work"), "GPU_PLAN_INCEPTION": str(tmp_path / "none.pt")})
+    assert r.returncode == 1
+    errors = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1 and "missing Inception file" in errors[0] and "on the CPU" in errors[0], r.stderr
+    m = check_limits(out)
+    assert "afterwards on the CPU" in m["fid_note"] and m["problems"] == [errors[0][len("error: "):]]
+    for model in gpu_plan.plan_models():
+        g = load_generator(str(out / f"{model}.safetensors"), device="cpu")
+        if g.entry.is_text:
+            assert m["runs"][model]["snapshot"] == "best" and "js_4gram" in g.metrics
+        else:       # no metric to choose by: the latest snapshot, with its directions, and no FID
+            assert m["runs"][model]["snapshot"].startswith("latest") and "fid" not in g.metrics
+            assert g.directions is not None

@@ -298,15 +298,14 @@ class Job:
     # --- 3. Inception ---------------------------------------------------------------------------------------
     def inception(self):
         path = Path(self.inception_arg) if self.inception_arg else None
-        if self.mode == "rehearsal" and (path is None or not path.is_file()):
+        if self.mode == "rehearsal" and path is None:    # (a path that is not there rehearses its absence)
             path = make_stand_in_inception(self.work / "inception-stand-in.pt")
             self.manifest["inception"] = "stand-in (rehearsal): FID/KID figures are meaningless"
         path = path or DEFAULT_INCEPTION
         os.environ["GAN_DEMO_INCEPTION"] = str(path)      # the campaign's workers read it (quick KID)
         if not path.is_file():
-            self.manifest["fid_note"] = ("no Inception file on the machine: FID/KID and the memorisation check "
-                                         "were not measured; compute them afterwards on the CPU "
-                                         "(python -m training evaluate NAME --fid)")
+            self.manifest["fid_note"] = ("FID/KID and the memorisation check were not measured here: compute "
+                                         "them afterwards on the CPU (python -m training evaluate NAME --fid)")
             self.problem(f"missing Inception file {path}: {self.manifest['fid_note']}")
             return "missing"
         from .metrics.evaluate import reference_stats
@@ -386,8 +385,10 @@ class Job:
                 if (run_dir / extra).is_file():
                     shutil.copyfile(run_dir / extra, self.stage / f"{model}-{extra}")
             st = read_state(run_dir)
-            self.runs[model] = {"file": dest.name, "snapshot": "best" if source == BEST_FILE else
-                                "last (never evaluated)", "best": st.get("best", {}).get("step"),
+            best = st.get("best") or {}
+            self.runs[model] = {"file": dest.name, "snapshot": "last (never evaluated)" if source != BEST_FILE else
+                                "best" if best.get("score") is not None else "latest (no metric to choose by)",
+                                "best": best.get("step"),
                                 "evaluations": len(st.get("evaluations", []))}
             done.append(model)
         return f"exported {', '.join(done) or 'nothing'}"
@@ -630,7 +631,7 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=float, default=525, help="seconds from --started to the packed results")
     p.add_argument("--started", type=float, help="the job's start (epoch seconds; default now)")
     p.add_argument("--inception", help=f"TorchScript Inception file (default {DEFAULT_INCEPTION}; a rehearsal "
-                                       f"without one makes a stand-in)")
+                                       f"without one makes a stand-in, with a missing one goes without)")
     p.add_argument("--work", help="work folder (data cache, runs; default /tmp/gan-demo-gpu-plan, or OUT-work "
                                   "beside OUT for a rehearsal)")
     a = p.parse_args(argv)
