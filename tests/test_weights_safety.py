@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from conftest import ROOT
 from gan_demo import CheckpointError, load_generator, save_checkpoint
-from gan_demo import service
+from gan_demo.app import service
 from gan_demo.checkpoint import FORMAT, G_PREFIX
 from gan_demo.models import build_generator
 from gan_demo.registry import REGISTRY
