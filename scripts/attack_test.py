@@ -114,7 +114,9 @@ def first_event(http: httpx.Client, url: str, event_id: str) -> tuple[str, str]:
                 kind = line[7:]
             elif line.startswith("data: ") and kind in ("error", "generating", "complete"):
                 data = json.loads(line[6:])
-                return kind, (data if kind == "error" else data[3]) or ""
+                if kind == "error":
+                    return kind, str(data.get("error") if isinstance(data, dict) else data)
+                return kind, str(data[3])
     return "none", ""
 
 

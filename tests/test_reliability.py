@@ -172,37 +172,45 @@ def test_the_client_address_is_the_peer_or_behind_a_private_proxy_the_forwarded_
 # --- request and upload sizes -----------------------------------------------------------------------------------
 @pytest.fixture
 def limited_app():
-    from starlette.applications import Starlette
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
+    """A FastAPI app (as gradio's is) behind the limit: a JSON route and an upload route that count what they got."""
+    from fastapi import FastAPI, Request
     seen = []
 
-    async def echo(request):
-        body = await request.body()
-        seen.append(len(body))
-        return JSONResponse({"bytes": len(body)})
-
     def make(uploads: bool):
-        app = Starlette(routes=[Route("/gradio_api/call/generate", echo, methods=["POST"]),
-                                Route("/gradio_api/upload", echo, methods=["POST"])])
-        app.add_middleware(http_limits.BodyLimit, max_body=1000, max_upload=5000, uploads=uploads)
+        app = FastAPI(middleware=[http_limits.Middleware(http_limits.BodyLimit, max_body=1000, max_upload=5000,
+                                                         uploads=uploads)])
+
+        @app.post("/gradio_api/call/generate")
+        async def call(body: dict):               # FastAPI parses the JSON body
+            seen.append(len(body["data"]))
+            return {"ok": True}
+
+        @app.post("/gradio_api/upload")
+        async def upload(request: Request):
+            seen.append(len(await request.body()))
+            return {"ok": True}
         return app
     return make, seen
+
+
+def body(n: int) -> bytes:
+    return b'{"data": "' + b"x" * (n - 12) + b'"}'
 
 
 def test_an_oversized_body_is_refused_before_it_is_read(limited_app):
     from starlette.testclient import TestClient
     make, seen = limited_app
-    http = TestClient(make(uploads=False))
-    assert http.post("/gradio_api/call/generate", content=b"x" * 1000).json() == {"bytes": 1000}
-    r = http.post("/gradio_api/call/generate", content=b"x" * 1001)
-    assert r.status_code == 413 and "at most" in r.json()["detail"] and seen == [1000]
+    http = TestClient(make(uploads=False), headers={"content-type": "application/json"})
+    assert len(body(1000)) == 1000 and http.post("/gradio_api/call/generate", content=body(1000)).json()["ok"]
+    r = http.post("/gradio_api/call/generate", content=body(1001))
+    assert r.status_code == 413 and "a request body may be at most" in r.json()["detail"] and seen == [988]
 
-    def chunked():                     # no Content-Length: counted as it arrives
-        for _ in range(100):
-            yield b"x" * 100
+    def chunked():                     # no Content-Length: counted as it arrives, refused once past the bound
+        data = body(10_000)
+        for i in range(0, len(data), 100):
+            yield data[i:i + 100]
     r = http.post("/gradio_api/call/generate", content=chunked())
-    assert r.status_code == 413 and seen == [1000]
+    assert r.status_code == 413 and "at most" in r.json()["detail"] and seen == [988]
 
 
 def test_uploads_only_where_a_component_takes_them_and_bounded(limited_app):

@@ -17,6 +17,9 @@ from __future__ import annotations
 import json
 import os
 
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
 UPLOAD_ROUTE = "/upload"
 MULTIPART_SLACK = 64 * 1024       # form boundaries and headers around an uploaded file
 
@@ -29,8 +32,12 @@ def _env_mb(name: str, default: float) -> float:
     return value if value > 0 else default
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised from the body stream: FastAPI passes HTTPExceptions on (any other error while it reads a body
+    becomes "400 There was an error parsing the body"), and starlette answers them with their status."""
+
+    def __init__(self, detail: str):
+        super().__init__(413, detail)
 
 
 class BodyLimit:
@@ -63,7 +70,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    raise _TooLarge(f"too large: {what}")
             return message
 
         async def watched(message):
@@ -103,7 +110,6 @@ def upload_components(demo) -> list:
 
 def launch_options(demo) -> dict:
     """launch() arguments that install the limits for this page."""
-    from starlette.middleware import Middleware
     max_body = int(_env_mb("GAN_DEMO_MAX_BODY_MB", 2) * 2 ** 20)
     max_upload = int(_env_mb("GAN_DEMO_MAX_UPLOAD_MB", 10) * 2 ** 20)
     uploads = bool(upload_components(demo))
