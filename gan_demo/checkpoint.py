@@ -106,8 +106,11 @@ def read_bytes(path) -> bytes:
     return data
 
 
-def _parse(path: Path, data: bytes) -> tuple[dict, dict]:
-    """safetensors bytes → (metadata, tensors); a file cut short or otherwise malformed is a CheckpointError."""
+def read_safetensors(path) -> tuple[dict, dict]:
+    """Any safetensors file → (metadata, tensors), read safely (read_bytes); a file cut short or otherwise
+    malformed is a CheckpointError."""
+    path = Path(path)
+    data = read_bytes(path)
     if len(data) < 8:
         raise CheckpointError(f"{path}: file is empty or truncated ({len(data)} bytes)")
     n = int.from_bytes(data[:8], "little")
@@ -137,7 +140,7 @@ def check_finite(path, tensors: dict) -> None:
 def read_checkpoint(path) -> tuple[ModelEntry, dict, dict]:
     """→ (entry, generator state dict in fp32, metadata with JSON fields decoded). Raises CheckpointError."""
     path = Path(path)
-    raw_meta, tensors = _parse(path, read_bytes(path))
+    raw_meta, tensors = read_safetensors(path)
     if raw_meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a gan_demo checkpoint (metadata 'format' is "
                               f"{str(raw_meta.get('format'))[:40]!r}, expected {FORMAT!r})")

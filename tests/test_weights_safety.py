@@ -18,6 +18,7 @@ from gan_demo.checkpoint import FORMAT, G_PREFIX
 from gan_demo.models import build_generator
 from gan_demo.registry import REGISTRY
 from test_broken_files import tiny_data
+from test_hub import hub_cache, weights  # noqa: F401  (fixtures)
 from training.loop import Trainer, TrainingError
 
 
@@ -211,3 +212,17 @@ def test_loads_racing_an_in_place_rewrite_never_crash_the_process(tmp_path):
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
     ok, refused = map(int, r.stdout.split())
     assert refused > 0, f"no read overlapped a rewrite ({ok} loads): the test proved nothing"
+
+
+def test_a_hub_cache_file_rewritten_in_place_is_not_available_until_whole(hub_cache, monkeypatch):
+    """The same for a checkpoint in the Hugging Face cache (a symlink to a blob), with GAN_DEMO_HUB_REPO."""
+    monkeypatch.setenv("GAN_DEMO_HUB_REPO", "acme/gan-weights")
+    store = service.ModelStore(device="cpu")
+    assert len(service.generate("mnist-gan", 0, 2, store=store).images) == 2
+    blob = service.weights_path("mnist-gan").resolve()
+    good = blob.read_bytes()
+    blob.write_bytes(good[: len(good) // 3])               # truncated and being written
+    with pytest.raises(ValueError, match="mnist-gan is not available"):
+        service.generate("mnist-gan", 0, 2, store=store)
+    blob.write_bytes(good)
+    assert len(service.generate("mnist-gan", 0, 2, store=store).images) == 2

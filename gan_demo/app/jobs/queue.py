@@ -412,7 +412,7 @@ class TrainingManager:
                 owner = int((folder / SERVER_FILE).read_text())
             except (OSError, ValueError):
                 owner = None
-            if owner == os.getpid() or (owner is not None and _alive(owner)):
+            if owner is not None and my_runs.process_alive(owner):
                 continue
             _remove(folder)
             removed += 1
@@ -450,16 +450,6 @@ def _slim(folder: Path) -> None:
                 p.unlink(missing_ok=True)
     except OSError:
         pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:             # another user's process: alive
-        return True
-    return True
 
 
 def _remove(folder: Path) -> None:

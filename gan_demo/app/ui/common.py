@@ -16,7 +16,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from .. import memory, service
+from .. import memory, my_runs, service
 from ...latents import MAX_SEED
 
 try:                                    # on Hugging Face Spaces: run the decorated call on a (Zero)GPU
@@ -119,15 +119,9 @@ def drop_private(session: str) -> None:
 def clean_private_leftovers() -> None:
     """Delete the private folders of gan_demo servers that no longer run (killed ones)."""
     for folder in TEMP.glob("private-*"):
-        try:
-            pid = int(folder.name.split("-", 1)[1])
-            os.kill(pid, 0)
-            continue                # that server still runs
-        except ProcessLookupError:
-            pass
-        except (ValueError, OSError):
-            continue
-        shutil.rmtree(folder, ignore_errors=True)
+        pid = folder.name.split("-", 1)[1]
+        if pid.isdigit() and not my_runs.process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- sessions -------------------------------------------------------------------------------------------------
