@@ -142,17 +142,17 @@ class GanGenerator:
         return [decode(row.tolist()) for row in ids]
 
 
-def check_claims(path, entry: ModelEntry, expect: str | None = None) -> None:
-    """A file that names a registry model must be that model (architecture, dataset, config; a text model's
-    vocabulary travels with its file); with `expect`, it must name that model."""
-    if expect is not None and entry.name != expect:
-        raise CheckpointError(f"{path}: the file holds model {entry.name[:40]!r}, not {expect!r}")
-    known = REGISTRY.get(entry.name)
-    if known is None:                   # a model outside the registry, loaded by path: the file stands alone
+def check_claims(path, entry: ModelEntry, expected: ModelEntry | None) -> None:
+    """A file loaded as model `expected` (a registry name, or what a run fine-tunes) must be that model: its name,
+    family, dataset, architecture and config (a text model's vocabulary travels with its file). Loaded by path
+    (expected None), a file stands alone."""
+    if expected is None:
         return
-    fields = {k: (getattr(entry, k), getattr(known, k)) for k in ("family", "dataset", "arch", "latent_dist")}
-    fields.update({f"config {k}": (entry.config.get(k), known.config.get(k))
-                   for k in sorted(set(entry.config) | set(known.config)) if k != "vocab"})
+    if entry.name != expected.name:
+        raise CheckpointError(f"{path}: the file holds model {entry.name[:40]!r}, not {expected.name!r}")
+    fields = {k: (getattr(entry, k), getattr(expected, k)) for k in ("family", "dataset", "arch", "latent_dist")}
+    fields.update({f"config {k}": (entry.config.get(k), expected.config.get(k))
+                   for k in sorted(set(entry.config) | set(expected.config)) if k != "vocab"})
     short = lambda v: repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
     for what, (claimed, real) in fields.items():
         if claimed != real:
@@ -163,7 +163,7 @@ def check_claims(path, entry: ModelEntry, expect: str | None = None) -> None:
 def generator_from_checkpoint(path, device=None, expect: str | None = None) -> GanGenerator:
     """The generator in a checkpoint file; with `expect` (a registry name), the file must hold that model."""
     entry, state, meta = read_checkpoint(path)
-    check_claims(path, entry, expect)
+    check_claims(path, entry, REGISTRY[expect] if expect is not None else None)
     try:
         net = build_generator(entry.arch, entry.config)      # checks the config's sizes before building
     except (KeyError, ValueError, TypeError) as e:

@@ -82,9 +82,22 @@ def test_a_file_of_another_model_is_refused_under_a_registry_name(tmp_path, monk
     (lambda d: d["config"].update(num_classes=10), "config num_classes is 10, not None"),
     (lambda d: d["config"].update(g_hidden=[128, 256, 512, 512]), "config g_hidden"),
 ])
-def test_metadata_that_claims_a_registry_model_it_is_not_is_refused(tmp_path, edit, what):
-    text = _error(_save(tmp_path / "claim.safetensors", entry_edit=edit))
+def test_metadata_that_claims_a_registry_model_it_is_not_is_refused(tmp_path, monkeypatch, edit, what):
+    """Loaded as mnist-gan (the app loads registry names so), a file must be mnist-gan through and through."""
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path))
+    _save(tmp_path / "mnist-gan.safetensors", entry_edit=edit)
+    text = _error(None, "mnist-gan")
     assert "claims model 'mnist-gan', which it is not" in text and what in text, text
+
+
+def test_the_app_refuses_a_file_claiming_its_model_with_another_config(tmp_path, tiny_weights_dir, monkeypatch):
+    weights = tmp_path / "weights"
+    shutil.copytree(tiny_weights_dir, weights)
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(weights))
+    _save(weights / "mnist-gan.safetensors", entry_edit=lambda d: d["config"].update(g_hidden=[128, 256, 512, 512]))
+    status = service.model_statuses(service.ModelStore(device="cpu"), load=True)["mnist-gan"]
+    assert status.startswith("not available: mnist-gan.safetensors: its metadata claims model 'mnist-gan', which "
+                             "it is not (config g_hidden is"), status
 
 
 def test_metadata_naming_two_models_is_refused(tmp_path):

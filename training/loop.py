@@ -81,7 +81,7 @@ def _why_unusable(e: Exception) -> str:
     return (text.strip().splitlines() or [type(e).__name__])[0][:200]
 
 
-def _fine_tune_state(path, model: str, G: torch.nn.Module) -> dict:
+def _fine_tune_state(path, model: ModelEntry, G: torch.nn.Module) -> dict:
     """The generator weights to fine-tune from, checked (NaN, another model, other shapes); a TrainingError names
     the file by its name alone (the app shows this message to visitors: no server paths)."""
     try:
@@ -135,7 +135,7 @@ class Trainer:
         self.G = build_generator(entry.arch, entry.config)
         self.D = build_discriminator(entry.arch, entry.config)
         if init_from is not None:                # fine-tune a shipped or exported generator
-            self.G.load_state_dict(_fine_tune_state(init_from, entry.name, self.G))
+            self.G.load_state_dict(_fine_tune_state(init_from, entry, self.G))
         self.G.to(self.device)
         self.D.to(self.device)
         if not entry.is_text:        # faster convolutions on CUDA and the CPU alike
