@@ -79,6 +79,17 @@ def test_the_train_endpoint_never_waits_in_gradios_shared_queue(tiny_weights, mn
     assert fns["generate"].concurrency_limit is not None
 
 
+def test_a_stream_nobody_reads_for_a_while_counts_as_abandoned():
+    from gan_demo.app.ui.train import ABANDON_S, Abandoned
+    now = [0.0]
+    gone, reading = Abandoned(lambda: now[0]), Abandoned(lambda: now[0])
+    for t, unread_gone, unread_reading in [(0, 1, 1), (5, 2, 0), (15, 2, 1), (ABANDON_S + 1, 3, 0),
+                                           (ABANDON_S + 30, 3, 1), (ABANDON_S + 60, 4, 0)]:
+        now[0] = t
+        assert gone(unread_gone) == (t > ABANDON_S) and not reading(unread_reading)
+    assert not Abandoned()(None)                  # gradio's queue unreadable: the heartbeat alone applies
+
+
 def test_error_messages_shown_to_visitors_carry_no_server_paths():
     e = ValueError("cannot fine-tune from /srv/app/weights/mnist-gan.safetensors: no data under /srv/data/mnist "
                    "(see https://example.org/a/b)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from types import SimpleNamespace
 
 import gradio as gr
@@ -30,7 +31,7 @@ INTRO = ("Train a GAN yourself, here and now: pick a model, a number of steps, a
          "are short on purpose: the server trains one run at a time and bounds every run.")
 SAMPLES_CAPTION = "The same 64 seeds, redrawn every few seconds: noise at first, then shapes."
 UPDATE_S = 2.0              # how often the page gets news of a run
-MAX_UNREAD = 10             # updates nobody fetched (20 s at UPDATE_S) before a run is stopped as abandoned
+ABANDON_S = 20.0            # a run whose stream nobody has read for this long is stopped
 SAMPLE_DISPLAY = 480        # sample grids smaller than this are enlarged (nearest neighbour: sharp pixels)
 START_FROM = [("From scratch", "scratch"), ("Fine-tune the shipped checkpoint", "finetune")]
 COLORS = {"d": "#6366f1", "g": "#ec4899", "w": "#10b981"}
@@ -179,6 +180,24 @@ def _unread(request) -> int | None:
         return None
 
 
+class Abandoned:
+    """Called with the unread count at each turn of a stream: True once messages have waited unread, and none
+    was fetched, for ABANDON_S (a reader fetches each at once; a queued run yields seldom, so a count alone
+    would not do)."""
+
+    def __init__(self, clock=time.monotonic):
+        self.count, self.since, self.clock = 0, None, clock
+
+    def __call__(self, unread: int | None) -> bool:
+        now = self.clock()
+        if not unread or unread < self.count:           # fetched: someone is reading
+            self.since = None
+        elif self.since is None:
+            self.since = now
+        self.count = unread or 0
+        return self.since is not None and now - self.since > ABANDON_S
+
+
 def train(model, steps, batch, lr, start_from, request: gr.Request = None):
     """Start a run and stream it: (loss chart, sample grid PNG, sample sentences, progress Markdown, generator
     download) every few seconds until it ends. A queued run streams its place in the line first."""
@@ -186,6 +205,7 @@ def train(model, steps, batch, lr, start_from, request: gr.Request = None):
         raise gr.Error(f"start from must be 'scratch' or 'finetune', got {service.quoted(start_from)}",
                        print_exception=False)
     m, session = manager(), session_of(request)
+    abandoned = Abandoned()
     try:
         view = m.start(session, model, steps, batch, lr, finetune=start_from == "finetune",
                        client=client_of(request))
@@ -199,7 +219,7 @@ def train(model, steps, batch, lr, start_from, request: gr.Request = None):
                 yield _outputs(view, session)
             if view.finished:
                 break
-            if (_unread(request) or 0) > MAX_UNREAD:
+            if abandoned(_unread(request)):
                 m.stop(session, "nobody was reading its progress (the caller went away)")
             view = m.wait(session, timeout=UPDATE_S, finished=True)     # news every UPDATE_S, the end at once
     except GeneratorExit:                 # the stream was closed (the page went away): nobody is watching
