@@ -4,8 +4,8 @@
 
 1. /train flood: --flood calls of /train through gradio's /call API, each a new session, from one address and then
    from as many addresses (X-Forwarded-For, as behind a proxy); how many were taken and how fast the rest were
-   refused, and /generate and the page's latency meanwhile. Then the callers go away (they never read their
-   streams): how long until the trainer is free again.
+   refused, and /generate and the page's latency meanwhile. Then the callers go away (they drop their streams):
+   how long until the trainer is free again; and the same for a call whose caller never reads its stream.
 2. Oversized bodies: a 120 MB JSON body (with Content-Length, then chunked) and a 50 MB upload; the status, how
    fast, /generate's latency meanwhile, and the server's memory before and after.
 3. A checkpoint rewritten in place (`cp` in a loop) while 4 clients generate from it: outcomes, whether the server
@@ -162,6 +162,18 @@ def flood(url: str, n: int) -> None:
             time.sleep(3)
         row(f"the {len(taken)} taken runs' callers go away", f"trainer free again after "
             f"{time.perf_counter() - t0:.0f} s (a run nobody reads is stopped)")
+
+
+def never_read(url: str) -> None:
+    """A /train call whose caller never reads its stream (POST only): how long it holds the trainer."""
+    with httpx.Client(timeout=120) as http:
+        call_train(http, url, TRAIN_ARGS, forwarded="10.8.0.1")
+    t0 = time.perf_counter()
+    time.sleep(3)
+    while time.perf_counter() - t0 < 300 and trainer_state(url) != "free":
+        time.sleep(3)
+    row("a /train call whose caller never reads its stream", f"the trainer is free again after "
+        f"{time.perf_counter() - t0:.0f} s (stopped as abandoned)")
 
 
 def big_bodies(url: str, pid: int) -> None:
@@ -324,6 +336,7 @@ def main() -> int:
             rewrites(url, proc, folder / "weights", args.rewrite_s)
             broken_files(url, folder / "weights")
             flood(url, args.flood)
+            never_read(url)
             disk_and_privacy(url, runs, args.disk_model)
             # a killed server's leftovers: a run folder left mid-way, then a restart on the same runs folder
             Client(url, verbose=False, download_files=False).submit(*TRAIN_ARGS, api_name="/train")
