@@ -5,6 +5,8 @@ Checkpoints come from weights/ (or $GAN_DEMO_WEIGHTS_DIR) and load on first use,
 flags are not given. On Hugging Face Spaces (SPACE_ID set) every model is loaded before serving.
 The Train tab (gan_demo/app/jobs/): GAN_DEMO_MAX_RUNS (runs at once, default 1), GAN_DEMO_RUN_TIME_LIMIT_S (default
 600), GAN_DEMO_RUNS_DIR (default runs/ui), GAN_DEMO_DATA (datasets; default ./data, else ../shared/data).
+Limits: GAN_DEMO_MAX_BODY_MB (request bodies, default 2), GAN_DEMO_MAX_UPLOAD_MB (uploads, where a component takes
+them, default 10), GAN_DEMO_RUNS_QUOTA_MB (the runs folder, default 2048), GAN_DEMO_MAX_RUNS_PER_CLIENT (default 2).
 """
 import argparse
 import os
@@ -13,7 +15,7 @@ from gan_demo.app import memory
 
 memory.limit_arenas()           # before the imports below start their threads (see gan_demo/app/memory.py)
 
-from gan_demo.app import service  # noqa: E402
+from gan_demo.app import http_limits, service  # noqa: E402
 from gan_demo.app.ui import LAUNCH_OPTIONS, build_app  # noqa: E402
 
 
@@ -33,7 +35,10 @@ def main() -> None:
         # ZeroGPU runs each call in a short-lived process: models must be loaded here, in the main one
         for name, status in service.STORE.preload().items():
             print(f"  {name}: {status}")
-    build_app().launch(server_name=args.host, server_port=args.port, share=args.share, **LAUNCH_OPTIONS)
+    demo = build_app()
+    # request bodies and uploads bounded before they are read (gan_demo/app/http_limits.py)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **LAUNCH_OPTIONS,
+                **http_limits.launch_options(demo))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,12 @@
 Metadata keys (all JSON strings except `format`): `format`, `entry` (the registry entry, architecture config
 included, so the file alone rebuilds its model), `training`, `metrics`, `license`, `directions`.
 Loading never unpickles; every failure is a one-line `CheckpointError` naming the file and the problem.
+
+Reading is safe against a file rewritten while it is read (`cp` over a checkpoint truncates it and writes it in
+place): the file is read into memory and parsed there, never memory-mapped (a mapped file that shrinks kills the
+reader with SIGBUS), and a read during which the file changed, or of a file cut short, is a CheckpointError, so the
+file is "not available" until it is whole again. Files over MAX_FILE_MB (GAN_DEMO_MAX_CHECKPOINT_MB, default 1024)
+and tensors holding NaN or infinities are refused too.
 """
 from __future__ import annotations
 
@@ -11,13 +17,26 @@ import os
 import tempfile
 from pathlib import Path
 
-from safetensors import SafetensorError, safe_open
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_tensors
 from safetensors.torch import save_file
 
 from .registry import ModelEntry
 
 FORMAT = "gan_demo/1"
 G_PREFIX = "generator."
+HEADER_LIMIT = 100 * 2 ** 20            # safetensors' own bound on the JSON header
+
+
+def _env_mb(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name) or default))
+    except ValueError:
+        return default
+
+
+MAX_FILE_MB = _env_mb("GAN_DEMO_MAX_CHECKPOINT_MB", 1024)
 
 
 class CheckpointError(Exception):
@@ -63,34 +82,85 @@ def save_checkpoint(path, entry: ModelEntry, state_dict: dict, *, training: dict
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
+def read_bytes(path) -> bytes:
+    """The whole file, read rather than memory-mapped, and checked not to have changed while it was read."""
+    path = Path(path)
+    limit = MAX_FILE_MB * 2 ** 20
+    try:
+        with open(path, "rb") as f:
+            before = os.fstat(f.fileno())
+            if before.st_size > limit:
+                raise CheckpointError(f"{path}: file too large ({before.st_size / 2 ** 20:,.0f} MiB; checkpoints "
+                                      f"here are at most {MAX_FILE_MB:,} MiB, see GAN_DEMO_MAX_CHECKPOINT_MB)")
+            data = f.read(limit + 1)
+            after = os.fstat(f.fileno())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: is a folder, not a file") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot be read ({e.strerror or type(e).__name__})") from None
+    if len(data) != before.st_size or (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+        raise CheckpointError(f"{path}: the file changed while it was read (being rewritten?); it is used again "
+                              f"once it is whole")
+    return data
+
+
+def read_safetensors(path) -> tuple[dict, dict]:
+    """Any safetensors file → (metadata, tensors), read safely (read_bytes); a file cut short or otherwise
+    malformed is a CheckpointError."""
+    path = Path(path)
+    data = read_bytes(path)
+    if len(data) < 8:
+        raise CheckpointError(f"{path}: file is empty or truncated ({len(data)} bytes)")
+    n = int.from_bytes(data[:8], "little")
+    if n > HEADER_LIMIT or 8 + n > len(data):
+        raise CheckpointError(f"{path}: not a readable safetensors file (header of {n:,} bytes in a file of "
+                              f"{len(data):,}: truncated or not safetensors)")
+    try:
+        header = json.loads(data[8:8 + n])
+        if not isinstance(header, dict) or not isinstance(header.get("__metadata__") or {}, dict):
+            raise ValueError("the header is not a JSON object")
+        raw_meta = header.get("__metadata__") or {}
+        tensors = load_tensors(data)       # checks every offset against the data: a cut file fails here
+    except (SafetensorError, ValueError, RuntimeError, TypeError) as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: not a readable safetensors file ({first})") from None
+    return raw_meta, tensors
+
+
+def check_finite(path, tensors: dict) -> None:
+    """NaN or infinite weights draw nothing but noise or black: such a file is refused, naming a bad tensor."""
+    for k, v in tensors.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            what = "NaN" if bool(torch.isnan(v).any()) else "infinite values (inf)"
+            raise CheckpointError(f"{path}: the weights contain {what} (e.g. {k})")
+
+
 def read_checkpoint(path) -> tuple[ModelEntry, dict, dict]:
     """→ (entry, generator state dict in fp32, metadata with JSON fields decoded). Raises CheckpointError."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: file not found")
-    if path.stat().st_size < 8:
-        raise CheckpointError(f"{path}: file is empty or truncated ({path.stat().st_size} bytes)")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw_meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: not a readable safetensors file ({first})") from None
+    raw_meta, tensors = read_safetensors(path)
     if raw_meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a gan_demo checkpoint (metadata 'format' is "
-                              f"{raw_meta.get('format')!r}, expected {FORMAT!r})")
+                              f"{str(raw_meta.get('format'))[:40]!r}, expected {FORMAT!r})")
     try:
         meta = dict(raw_meta)
         for key in ("entry", "training", "metrics", "directions"):
             if key in meta:
                 meta[key] = json.loads(meta[key])
         entry = ModelEntry.from_dict(meta["entry"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: corrupt metadata ({type(e).__name__}: {e})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{path}: corrupt metadata ({type(e).__name__}: {str(e)[:200]})") from None
+    if meta.get("name", entry.name) != entry.name:
+        raise CheckpointError(f"{path}: corrupt metadata (it names the model both {str(meta['name'])[:40]!r} and "
+                              f"{entry.name[:40]!r})")
+    check_finite(path, tensors)
     state = {k[len(G_PREFIX):]: v.float() if v.is_floating_point() else v
              for k, v in tensors.items() if k.startswith(G_PREFIX)}
     if "directions" in tensors:
+        if not isinstance(meta.get("directions", {}), dict):
+            raise CheckpointError(f"{path}: corrupt metadata ('directions' is not a JSON object)")
         meta.setdefault("directions", {})["vectors"] = tensors["directions"].float()
     return entry, state, meta
 

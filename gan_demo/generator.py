@@ -142,10 +142,30 @@ class GanGenerator:
         return [decode(row.tolist()) for row in ids]
 
 
-def generator_from_checkpoint(path, device=None) -> GanGenerator:
+def check_claims(path, entry: ModelEntry, expected: ModelEntry | None) -> None:
+    """A file loaded as model `expected` (a registry name, or what a run fine-tunes) must be that model: its name,
+    family, dataset, architecture and config (a text model's vocabulary travels with its file). Loaded by path
+    (expected None), a file stands alone."""
+    if expected is None:
+        return
+    if entry.name != expected.name:
+        raise CheckpointError(f"{path}: the file holds model {entry.name[:40]!r}, not {expected.name!r}")
+    fields = {k: (getattr(entry, k), getattr(expected, k)) for k in ("family", "dataset", "arch", "latent_dist")}
+    fields.update({f"config {k}": (entry.config.get(k), expected.config.get(k))
+                   for k in sorted(set(entry.config) | set(expected.config)) if k != "vocab"})
+    short = lambda v: repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+    for what, (claimed, real) in fields.items():
+        if claimed != real:
+            raise CheckpointError(f"{path}: its metadata claims model {entry.name!r}, which it is not ({what} is "
+                                  f"{short(claimed)}, not {short(real)})")
+
+
+def generator_from_checkpoint(path, device=None, expect: str | None = None) -> GanGenerator:
+    """The generator in a checkpoint file; with `expect` (a registry name), the file must hold that model."""
     entry, state, meta = read_checkpoint(path)
+    check_claims(path, entry, REGISTRY[expect] if expect is not None else None)
     try:
-        net = build_generator(entry.arch, entry.config)
+        net = build_generator(entry.arch, entry.config)      # checks the config's sizes before building
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: cannot build its architecture ({e})") from None
     check_state_dict(path, net.state_dict(), state)
@@ -156,4 +176,4 @@ def generator_from_checkpoint(path, device=None) -> GanGenerator:
 def load_generator(name: str, device: str | None = None) -> GanGenerator:
     """Load a registry model from the weights folder (GAN_DEMO_WEIGHTS_DIR, default weights/), a file path, or a
     Hugging Face Hub reference such as "owner/repo" (see resolve_weights)."""
-    return generator_from_checkpoint(resolve_weights(name), device)
+    return generator_from_checkpoint(resolve_weights(name), device, expect=name if name in REGISTRY else None)

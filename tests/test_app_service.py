@@ -307,7 +307,7 @@ def test_a_file_holding_another_model_is_refused(tmp_path, monkeypatch):
     (tmp_path / "mnist-gan.safetensors").rename(tmp_path / "mnist-cgan.safetensors")
     monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path))
     status = service.model_statuses(service.ModelStore(device="cpu"), load=True)["mnist-cgan"]
-    assert status == "not available: the file holds model 'mnist-gan', not 'mnist-cgan'"
+    assert status == "not available: mnist-cgan.safetensors: the file holds model 'mnist-gan', not 'mnist-cgan'"
 
 
 def test_concurrent_first_requests_load_a_model_once(store, monkeypatch):

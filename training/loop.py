@@ -35,8 +35,9 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from gan_demo.checkpoint import atomic_write, read_checkpoint, save_checkpoint
+from gan_demo.checkpoint import CheckpointError, atomic_write, check_state_dict, read_checkpoint, save_checkpoint
 from gan_demo.devices import pick_device
+from gan_demo.generator import check_claims
 from gan_demo.latents import seed_latents
 from gan_demo.models import build_discriminator, build_generator
 from gan_demo.registry import ModelEntry, Recipe
@@ -81,6 +82,19 @@ def _why_unusable(e: Exception) -> str:
     return (text.strip().splitlines() or [type(e).__name__])[0][:200]
 
 
+def _fine_tune_state(path, model: ModelEntry, G: torch.nn.Module) -> dict:
+    """The generator weights to fine-tune from, checked (NaN, another model, other shapes); a TrainingError names
+    the file by its name alone (the app shows this message to visitors: no server paths)."""
+    try:
+        entry, state, _ = read_checkpoint(path)
+        check_claims(path, entry, model)
+        check_state_dict(path, G.state_dict(), state)
+    except CheckpointError as e:
+        problem = str(e).replace(f"{path}: ", "", 1).replace(str(path), Path(path).name)
+        raise TrainingError(f"cannot fine-tune from {Path(path).name}: {problem}") from None
+    return state
+
+
 class Trainer:
     def __init__(self, entry: ModelEntry, data, run_dir, *, steps: int | None = None, batch: int | None = None,
                  lr: float | None = None, device=None, seed: int = 0, callback=None,
@@ -122,8 +136,7 @@ class Trainer:
         self.G = build_generator(entry.arch, entry.config)
         self.D = build_discriminator(entry.arch, entry.config)
         if init_from is not None:                # fine-tune a shipped or exported generator
-            _, state, _ = read_checkpoint(init_from)
-            self.G.load_state_dict(state)
+            self.G.load_state_dict(_fine_tune_state(init_from, entry, self.G))
         self.G.to(self.device)
         self.D.to(self.device)
         if not entry.is_text:        # faster convolutions on CUDA and the CPU alike

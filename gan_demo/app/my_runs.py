@@ -137,3 +137,14 @@ def locate(name: str) -> MyRun | None:
             else:
                 _located.pop(run_id, None)
     return run
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process runs (a server that owns run folders or private files); leftovers of dead ones go."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:             # another user's process: it runs
+        return True
+    return True

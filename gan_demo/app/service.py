@@ -206,10 +206,8 @@ class ModelStore:
             where = "its run folder (deleted?)" if my_runs.is_name(name) else "the weights folder"
             return _Slot(path, None, error=f"{path.name} not found in {where}")
         try:
-            g = generator_from_checkpoint(path, self.device)
-            expected = model_entry(name).name if my_runs.is_name(name) else name
-            if g.entry.name != expected:
-                raise ValueError(f"the file holds model '{g.entry.name}', not '{expected}'")
+            # the file must hold the model it is loaded as (a trained run: the model it is a run of)
+            g = generator_from_checkpoint(path, self.device, expect=model_entry(name).name)
         except Exception as e:      # a weights file is outside input: its failure disables one model, not the app
             reason = str(e).replace(str(path), path.name).strip() or type(e).__name__
             return _Slot(path, signature, error=reason)

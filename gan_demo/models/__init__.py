@@ -1,4 +1,10 @@
-"""The model zoo: architecture name → (generator class, discriminator class), both built from one config dict."""
+"""The model zoo: architecture name → (generator class, discriminator class), both built from one config dict.
+
+A config may come from a checkpoint file (outside input), so every build checks it first (`check_config`): known
+numbers within CONFIG_BOUNDS, then the network counted on the meta device (no memory) and refused above
+MAX_PARAMETERS, so that no file can make the server allocate gigabytes or build millions of layers.
+"""
+import torch
 from torch import nn
 
 from .dcgan import DCDiscriminator, DCGenerator
@@ -12,6 +18,42 @@ ARCHITECTURES = {
 }
 
 
+# Far above every model here (the largest, celeba128-wgangp, has 13 M generator parameters), far below trouble.
+CONFIG_BOUNDS = {"z_dim": (1, 4096), "num_classes": (0, 1000), "channels": (1, 4), "resolution": (4, 256),
+                 "ngf": (1, 1024), "ndf": (1, 1024), "seq_len": (2, 1024), "dim": (1, 4096), "n_blocks": (0, 64)}
+HIDDEN_LAYERS = (16, 65536)          # g_hidden / d_hidden: at most this many layers, each at most this wide
+MAX_VOCAB = 4096
+MAX_PARAMETERS = 64_000_000          # 256 MB in fp32
+
+
+def _too_big(what: str, value) -> ValueError:
+    return ValueError(f"architecture config {what}={str(value)[:40]} is out of bounds")
+
+
+def check_config(arch: str, config, part: int = 0) -> None:
+    """ValueError unless `config` builds a network of a sane size (part 0: the generator, 1: the discriminator)."""
+    cls = _classes(arch)[part]
+    if not isinstance(config, dict):
+        raise ValueError(f"architecture config must be a JSON object, not {type(config).__name__}")
+    for key, (lo, hi) in CONFIG_BOUNDS.items():
+        v = config.get(key, lo)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise _too_big(key, v)
+    for key in ("g_hidden", "d_hidden"):
+        layers = config.get(key, [])
+        if not isinstance(layers, list) or len(layers) > HIDDEN_LAYERS[0] or any(
+                isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= HIDDEN_LAYERS[1] for h in layers):
+            raise _too_big(key, layers)
+    vocab = config.get("vocab", [])
+    if not isinstance(vocab, list) or len(vocab) > MAX_VOCAB or not all(isinstance(c, str) for c in vocab):
+        raise _too_big("vocab", f"<{len(vocab) if isinstance(vocab, list) else type(vocab).__name__} entries>")
+    with torch.device("meta"):
+        n = count_parameters(cls(config))
+    if n > MAX_PARAMETERS:
+        raise ValueError(f"architecture config would build {n / 1e6:,.0f} M parameters (at most "
+                         f"{MAX_PARAMETERS / 1e6:,.0f} M here)")
+
+
 def _classes(arch: str):
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture '{arch}' (known: {', '.join(ARCHITECTURES)})")
@@ -19,10 +61,12 @@ def _classes(arch: str):
 
 
 def build_generator(arch: str, config: dict) -> nn.Module:
+    check_config(arch, config, 0)
     return _classes(arch)[0](config)
 
 
 def build_discriminator(arch: str, config: dict) -> nn.Module:
+    check_config(arch, config, 1)
     return _classes(arch)[1](config)
 
 
@@ -30,4 +74,4 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-__all__ = ["ARCHITECTURES", "build_generator", "build_discriminator", "count_parameters", "mask_after_eos"]
+__all__ = ["ARCHITECTURES", "MAX_PARAMETERS", "build_generator", "check_config", "build_discriminator", "count_parameters", "mask_after_eos"]

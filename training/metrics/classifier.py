@@ -6,11 +6,10 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from gan_demo.checkpoint import atomic_write
+from gan_demo.checkpoint import atomic_write, read_safetensors
 from gan_demo.generator import DEFAULT_WEIGHTS_DIR, weights_dir
 
 CLASSIFIER_FILE = "mnist-classifier.safetensors"
@@ -104,7 +103,6 @@ def load_classifier(path=None) -> tuple[MnistClassifier, dict]:
         raise FileNotFoundError(f"{path}: the MNIST classifier is missing; train it with "
                                 f"`python -m training train-classifier --data DATA`")
     model = MnistClassifier()
-    with safe_open(str(path), "pt") as f:
-        model.load_state_dict({k: f.get_tensor(k) for k in f.keys()})
-        info = json.loads((f.metadata() or {}).get("info", "{}"))
-    return model.eval(), info
+    meta, tensors = read_safetensors(path)          # read, not memory-mapped (see gan_demo/checkpoint.py)
+    model.load_state_dict(tensors)
+    return model.eval(), json.loads(meta.get("info", "{}"))

@@ -13,8 +13,10 @@ zerogpu (a run as short GPU calls), queue (TrainingManager: slots, the queue, se
 
 Sharing one server
   * At most GAN_DEMO_MAX_RUNS runs train at once (default 1). Later ones wait in a first-come queue of at most
-    GAN_DEMO_MAX_QUEUED (default 4) and see their place in it; beyond that start() refuses: the trainer is busy.
-    A session has one run in progress at a time.
+    GAN_DEMO_MAX_QUEUED (default 4) and see their place in it; beyond that start() refuses at once: the trainer is
+    busy. A session has one run in progress at a time, a client address at most GAN_DEMO_MAX_RUNS_PER_CLIENT
+    (default 2; API callers may open a new session for every call). The UI's /train never waits in gradio's
+    shared queue (no concurrency limit), so these bounds, not the queue, turn training traffic away.
   * Every run is bounded: steps and batch size per model and device (`limits`), wall time GAN_DEMO_RUN_TIME_LIMIT_S
     (default 600 s; then it stops cleanly like Stop), memory through those bounds and one shared cache of at most
     two decoded datasets.
@@ -24,8 +26,12 @@ Sharing one server
   * A run that crashes (missing data, out of memory, a bug) ends in state "failed" with a one-line message, and its
     slot is free again.
 Files: a run writes only to $GAN_DEMO_RUNS_DIR/<session hash>/<run id>/ (see gan_demo.app.my_runs), never weights/;
-when it ends, its generator.safetensors is that session's model "my-run:<run id>". A session keeps its last
-KEEP_RUNS runs; folders older than GAN_DEMO_RUNS_KEEP_S (default one day) are deleted.
+when it ends, its generator.safetensors is that session's model "my-run:<run id>", and the folder keeps only that
+and what describes it (no resume file: outside GPU chunks a browser run writes none). A session keeps its last
+KEEP_RUNS runs; folders older than GAN_DEMO_RUNS_KEEP_S (default one day) are deleted; the runs folder is kept
+within GAN_DEMO_RUNS_QUOTA_MB (default 2048) by deleting the oldest finished runs, and while runs in progress fill
+it no run starts. Each session folder names the server process that made it; at start, manager() deletes those of
+servers no longer running (a killed server's leftovers).
 Data: $GAN_DEMO_DATA, else ./data, else ../shared/data (the offline copies); MNIST and CIFAR-10 are downloaded by
 torchvision when absent and the network allows; otherwise the run fails with what to provide.
 Hardware: CUDA when present, else the CPU (GAN_DEMO_DEVICE overrides). On Hugging Face ZeroGPU (the `spaces`

@@ -22,18 +22,22 @@ from training.loop import TrainingError
 from .. import my_runs
 from .data import find_data, load_data, trainable_models
 from .limits import LiveError, Limits, env_number, limits, minutes, number, whole
-from .runner import STOP_FILE, LiveTrainer, Relay, Run, RunView, one_line, schedule
+from .runner import LiveTrainer, Relay, Run, RunView, one_line, schedule
 from .zerogpu import GPU_CHUNK_S, ZERO_GPU, chunk, gpu_chunk
 
 WATCH_S = 0.5               # how often the watchdog checks heartbeats and time limits
 KEEP_RUNS = 3               # finished runs a session keeps (older folders are deleted)
+SERVER_FILE = ".server"     # in a session folder: the id of the server process that made it
+# what a finished run keeps: the generator and what describes it (the resume file, samples, GIF and plot go)
+KEEP_FILES = {my_runs.CHECKPOINT, my_runs.INFO_FILE, "config.json", "log.jsonl", SERVER_FILE}
 
 
 class TrainingManager:
     def __init__(self, *, runs_dir=None, data_root=None, max_runs: int | None = None,
                  max_queued: int | None = None, time_limit_s: float | None = None,
                  heartbeat_s: float | None = None, device=None, chunk_s: float | None = None,
-                 keep_runs: int = KEEP_RUNS, keep_s: float | None = None):
+                 keep_runs: int = KEEP_RUNS, keep_s: float | None = None, max_per_client: int | None = None,
+                 quota_mb: float | None = None):
         self.runs_dir = Path(runs_dir) if runs_dir is not None else None   # None: my_runs.runs_root() (env)
         self.data_root = Path(data_root) if data_root is not None else None
         self.max_runs = max_runs or env_number("GAN_DEMO_MAX_RUNS", 1, int)
@@ -41,6 +45,8 @@ class TrainingManager:
         self.time_limit_s = time_limit_s or env_number("GAN_DEMO_RUN_TIME_LIMIT_S", 600.0)
         self.heartbeat_s = heartbeat_s or env_number("GAN_DEMO_HEARTBEAT_S", 30.0)
         self.keep_runs, self.keep_s = keep_runs, keep_s or env_number("GAN_DEMO_RUNS_KEEP_S", 86400.0)
+        self.max_per_client = max_per_client or env_number("GAN_DEMO_MAX_RUNS_PER_CLIENT", 2, int)
+        self.quota_mb = quota_mb or env_number("GAN_DEMO_RUNS_QUOTA_MB", 2048.0)
         if chunk_s is None and (ZERO_GPU or os.environ.get("GAN_DEMO_GPU_CHUNK_S")):
             chunk_s = GPU_CHUNK_S
         self.chunk_s = chunk_s
@@ -117,9 +123,12 @@ class TrainingManager:
         return run.view(queue_position=position, slot_free_in_s=free_in)
 
     # --- actions ----------------------------------------------------------------------------------------------
-    def start(self, session, model, steps=None, batch=None, lr=None, finetune=False, seed: int = 0) -> RunView:
-        """Queue a run for the session (it starts when a slot is free); LiveError if the settings are out of
-        bounds, the session already has a run in progress, or the queue is full."""
+    def start(self, session, model, steps=None, batch=None, lr=None, finetune=False, seed: int = 0,
+              client: str | None = None) -> RunView:
+        """Queue a run for the session (it starts when a slot is free); LiveError at once if the settings are out
+        of bounds, the session already has a run in progress, the client (its address: API callers may open a new
+        session for every call) has max_per_client runs in progress or waiting, the queue is full, or the runs'
+        disk quota is used up by runs in progress."""
         if not isinstance(session, str) or not session or len(session) > 256:
             raise LiveError("no browser session: reload the page")
         models = self.models()
@@ -141,16 +150,25 @@ class TrainingManager:
             mine = [self._runs[i] for i in self._sessions.get(session, [])]
             if any(not r.done for r in mine):
                 raise LiveError("you already have a run in progress: stop it first, or wait until it ends")
+            if client is not None and sum(not r.done and r.client == client for r in self._runs.values()) \
+                    >= self.max_per_client:
+                raise LiveError(f"your address already has {self.max_per_client} training runs in progress or "
+                                f"waiting, the most one visitor gets; try again when one has ended")
             if self._active >= self.max_runs and len(self._queue) >= self.max_queued:
                 raise LiveError(f"the trainer is busy: {self._active} run(s) training and {len(self._queue)} "
                                 f"waiting, the most this server takes; try again in a few minutes")
             self._closed.discard(session)
             self._prune(session)
+            if not self._within_quota():
+                raise LiveError("the server's disk space for training runs is used up by runs in progress; try "
+                                "again in a few minutes")
             run_id = secrets.token_hex(8)
             folder = my_runs.session_dir(session, self.root()) / run_id
             folder.mkdir(parents=True, exist_ok=False)
+            (folder.parent / SERVER_FILE).write_text(str(os.getpid()))
             run = Run(session, run_id, model, folder, steps, batch, lr, init_from, seed, self.device,
                        self.time_limit_s)
+            run.client = client
             self._runs[run_id] = run
             self._sessions.setdefault(session, []).append(run_id)
             if self._active < self.max_runs and not self._queue:      # a free slot: take it now
@@ -267,12 +285,10 @@ class TrainingManager:
         except Exception as e:
             outcome = dict(state="failed", error=one_line(e))
         run.ended = time.monotonic()
-        try:
-            (run.dir / STOP_FILE).unlink(missing_ok=True)
-        except OSError:
-            pass
+        _slim(run.dir)
         run.update(**outcome)
         with self._lock:
+            self._within_quota()
             if run.session in self._closed and all(self._runs[i].done for i in self._sessions.get(run.session, [])):
                 self._forget(run.session)
 
@@ -289,9 +305,9 @@ class TrainingManager:
         else:
             relay = Relay(run.apply, run.stop_event.is_set)
             trainer = LiveTrainer(entry, load_data(entry.dataset, data_root), run.dir, steps=run.total,
-                              batch=run.batch, lr=run.lr, device=run.device, seed=run.seed, callback=relay,
-                              stop_event=run.stop_event, init_from=run.init_from, progress=False,
-                              **schedule(run.total))
+                                  batch=run.batch, lr=run.lr, device=run.device, seed=run.seed, callback=relay,
+                                  stop_event=run.stop_event, init_from=run.init_from, progress=False,
+                                  keep_resume=False, **schedule(run.total))
             relay.trainer = trainer
             try:
                 trainer.train()
@@ -355,12 +371,85 @@ class TrainingManager:
             except OSError:
                 pass
 
+    # --- disk -----------------------------------------------------------------------------------------------------
+    def disk_mb(self) -> float:
+        """What the runs folder holds, in MiB."""
+        return _size(self.root()) / 2 ** 20
+
+    def _within_quota(self) -> bool:
+        """Delete finished runs, oldest first, until the runs folder is within quota_mb; → whether it is.
+        (Called with self._lock held.)"""
+        total = _size(self.root())
+        if total <= self.quota_mb * 2 ** 20:
+            return True
+        live = {r.dir for r in self._runs.values() if not r.done}
+        try:
+            finished = [run for session in self.root().iterdir() if my_runs.RUN_ID.fullmatch(session.name)
+                        for run in session.iterdir() if my_runs.RUN_ID.fullmatch(run.name) and run not in live]
+            finished.sort(key=lambda p: p.stat().st_mtime)
+        except OSError:
+            finished = []
+        for folder in finished:
+            if total <= self.quota_mb * 2 ** 20:
+                break
+            total -= _size(folder)
+            _remove(folder)
+            record = self._runs.pop(folder.name, None)
+            if record is not None and folder.name in self._sessions.get(record.session, []):
+                self._sessions[record.session].remove(folder.name)
+        return total <= self.quota_mb * 2 ** 20
+
+    def clean_leftovers(self) -> int:
+        """Delete the session folders that no running server owns (a killed server's; every folder from before
+        this server started, if only one server uses the folder); → how many. Called when the app starts."""
+        removed = 0
+        try:
+            folders = [p for p in self.root().iterdir() if my_runs.RUN_ID.fullmatch(p.name)]
+        except OSError:
+            return 0
+        for folder in folders:
+            try:
+                owner = int((folder / SERVER_FILE).read_text())
+            except (OSError, ValueError):
+                owner = None
+            if owner is not None and my_runs.process_alive(owner):
+                continue
+            _remove(folder)
+            removed += 1
+        return removed
+
     def _forget(self, session: str) -> None:
         """Drop a closed session's records and files (called with self._lock held)."""
         for i in self._sessions.pop(session, []):
             self._runs.pop(i, None)
         self._closed.discard(session)
         _remove(my_runs.session_dir(session, self.root()))
+
+
+def _size(folder: Path) -> int:
+    """Bytes in a folder tree (files that vanish meanwhile count 0)."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _slim(folder: Path) -> None:
+    """A run that has ended keeps KEEP_FILES only: its resume file, sample grids and animations go."""
+    try:
+        for p in folder.iterdir():
+            if p.name in KEEP_FILES:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _remove(folder: Path) -> None:
@@ -379,4 +468,5 @@ def manager() -> TrainingManager:
     with _manager_lock:
         if _manager is None:
             _manager = TrainingManager()
+            _manager.clean_leftovers()          # a killed server's runs, which no session can reach any more
         return _manager

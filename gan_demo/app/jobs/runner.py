@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -21,9 +22,13 @@ STOP_FILE = "STOP"          # its presence stops a chunked run's GPU call (anoth
 TERMINAL = ("finished", "stopped", "failed")
 
 
+# an absolute path in a message (a visitor must not learn the server's folders): its last part is kept
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~/:])/(?:[^\s'\"():;,/]+/)+(?=[^\s'\"():;,/]+)")
+
+
 def one_line(e: BaseException) -> str:
-    """A failure as the one line a visitor reads."""
-    text = (str(e).strip().splitlines() or [""])[0][:300]
+    """A failure as the one line a visitor reads: the first line, absolute paths cut to their file names."""
+    text = ABSOLUTE_PATH.sub("", (str(e).strip().splitlines() or [""])[0][:300])
     if isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower():
         return "out of memory: choose a smaller batch size"
     return text or type(e).__name__
@@ -88,6 +93,7 @@ class Run:
         self.ended: float | None = None
         self.thread: threading.Thread | None = None
         self.has_slot = False
+        self.client: str | None = None          # the caller's address (the per-client bound)
         self.f = dict(state="queued", step=0, history=[], image=None, text=None, sample_step=-1, steps_per_s=None,
                       eta_s=None, message="", error=None, stop_reason=None, checkpoint=None, version=0)
 
@@ -182,7 +188,17 @@ class Relay:
 
 class LiveTrainer(Trainer):
     """The CLI's Trainer, except that on a CPU the export re-measures the batch-norm statistics on 1–4 batches of
-    256 instead of 20 (the 128-pixel faces would take minutes), so that Stop answers within seconds."""
+    256 instead of 20 (the 128-pixel faces would take minutes), so that Stop answers within seconds; and with
+    keep_resume=False it writes no resume file (a browser run never resumes unless it trains in GPU chunks, and
+    the file is most of a run's disk: 340 MB for celeba128-wgangp)."""
+
+    def __init__(self, *args, keep_resume: bool = True, **kwargs):
+        self.keep_resume = keep_resume
+        super().__init__(*args, **kwargs)
+
+    def save_resume(self) -> None:
+        if self.keep_resume:
+            super().save_resume()
 
     def recalibrated_ema(self, batches: int = 20) -> torch.nn.Module:
         if self.device.type != "cuda":

@@ -12,7 +12,7 @@ import re
 import gradio as gr
 
 from . import digits, explore, faces, interpolate, models, text, train
-from .common import MODEL_WORK, refreshed_menu
+from .common import MODEL_WORK, clean_private_leftovers, refreshed_menu
 
 TITLE = "gan_demo — hands-on GANs"
 HEADER = ("# gan_demo: hands-on GANs\n"
@@ -73,6 +73,7 @@ def _wire_my_runs(demo, tr, f, i, e, d, t) -> None:
 
 
 def build_app() -> gr.Blocks:
+    clean_private_leftovers()           # what killed servers left in gradio's cache (see common.PRIVATE)
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(HEADER)
         with gr.Tabs():

@@ -4,6 +4,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import ipaddress
+import os
+import secrets
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -12,7 +16,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from PIL import Image
 
-from .. import memory, service
+from .. import memory, my_runs, service
 from ...latents import MAX_SEED
 
 try:                                    # on Hugging Face Spaces: run the decorated call on a (Zero)GPU
@@ -57,7 +61,7 @@ def _prune() -> None:
         if now - _pruned[0] < 600:
             return
         _pruned[0] = now
-        for p in TEMP.glob("*"):
+        for p in [*TEMP.glob("*"), *PRIVATE.glob("*/*")]:
             try:
                 if now - p.stat().st_mtime > KEEP_S:
                     p.unlink()
@@ -65,11 +69,12 @@ def _prune() -> None:
                 pass
 
 
-def temp_file(data: bytes, suffix: str) -> str:
-    """Bytes → a file named by their hash (the same picture twice is one file)."""
-    TEMP.mkdir(parents=True, exist_ok=True)
+def temp_file(data: bytes, suffix: str, folder: Path | None = None) -> str:
+    """Bytes → a file named by their hash (the same picture twice is one file), in TEMP or `folder`."""
+    folder = folder or TEMP
+    folder.mkdir(parents=True, exist_ok=True)
     _prune()
-    path = TEMP / f"{hashlib.sha1(data).hexdigest()[:20]}{suffix}"
+    path = folder / f"{hashlib.sha1(data).hexdigest()[:20]}{suffix}"
     if not path.exists():
         tmp = path.with_suffix(f".{threading.get_ident()}.part")
         tmp.write_bytes(data)
@@ -77,10 +82,10 @@ def temp_file(data: bytes, suffix: str) -> str:
     return str(path)
 
 
-def png_file(img: Image.Image) -> str:
+def png_file(img: Image.Image, folder: Path | None = None) -> str:
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=1)        # 4× faster than the default level, files ~20% larger
-    return temp_file(buf.getvalue(), ".png")
+    return temp_file(buf.getvalue(), ".png", folder)
 
 
 def copy_file(path: Path | None) -> str | None:
@@ -88,11 +93,57 @@ def copy_file(path: Path | None) -> str | None:
     return temp_file(path.read_bytes(), path.suffix) if path else None
 
 
+# A session's own files (its trained generator's download, its run's sample grids) live in a folder with a random
+# name that only that session is ever sent: gradio serves any file under its cache folder to whoever names its
+# path, so the path must not follow from anything another visitor can know (the run's name, a hash of a picture).
+# The folder goes when the session ends; the folders of servers no longer running go when the app starts.
+PRIVATE = TEMP / f"private-{os.getpid()}"
+_private: dict[str, Path] = {}
+_private_lock = threading.Lock()
+
+
+def private_dir(session: str) -> Path:
+    with _private_lock:
+        if session not in _private:
+            _private[session] = PRIVATE / secrets.token_urlsafe(24)
+        return _private[session]
+
+
+def drop_private(session: str) -> None:
+    with _private_lock:
+        folder = _private.pop(session, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def clean_private_leftovers() -> None:
+    """Delete the private folders of gan_demo servers that no longer run (killed ones)."""
+    for folder in TEMP.glob("private-*"):
+        pid = folder.name.split("-", 1)[1]
+        if pid.isdigit() and not my_runs.process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 # --- sessions -------------------------------------------------------------------------------------------------
 def session_of(request) -> str | None:
     """The browser session of a request (Gradio's session hash; an API client has one per Client). The service
     lets a session use the generators it trained in the Train tab ("my-run:<id>"), and no other session."""
     return getattr(request, "session_hash", None) or None
+
+
+def client_of(request) -> str | None:
+    """The caller's address, for per-client bounds (an API caller may open a new session for every call): the
+    first X-Forwarded-For address when the direct peer is a private or loopback one (a proxy in front, as on
+    Spaces), else the peer itself."""
+    peer = getattr(getattr(request, "client", None), "host", None)
+    try:
+        behind_proxy = peer is not None and (ipaddress.ip_address(peer).is_private or
+                                             ipaddress.ip_address(peer).is_loopback)
+    except ValueError:
+        behind_proxy = False
+    forwarded = (getattr(request, "headers", None) or {}).get("x-forwarded-for", "") if behind_proxy else ""
+    first = forwarded.split(",")[0].strip()[:64]
+    return first or peer
 
 
 # --- components -----------------------------------------------------------------------------------------------

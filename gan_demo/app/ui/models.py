@@ -56,10 +56,11 @@ def build() -> None:
                 name = gr.Dropdown([(n, n) for n in REGISTRY], value=_first_available(), label="Model")
                 markdown = gr.Markdown(elem_id="model-card")
             with gr.Column(scale=1):
+                # interactive=False: pictures to look at (an event's input would otherwise take uploads)
                 losses = gr.Image(label="Losses during training", type="filepath", visible=False,
-                                  buttons=PICTURE_BUTTONS)
+                                  buttons=PICTURE_BUTTONS, interactive=False)
                 progress = gr.Image(label="Fixed seeds during training", type="filepath", visible=False,
-                                    buttons=PICTURE_BUTTONS)
+                                    buttons=PICTURE_BUTTONS, interactive=False)
     card_outputs, pictures = [markdown, losses, progress], [losses, progress]
     tab.select(statuses, None, table, api_name="models").then(
         card, name, card_outputs, preprocess=False, api_visibility="private").then(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from types import SimpleNamespace
 
 import gradio as gr
@@ -19,7 +20,8 @@ from .. import service
 from ...registry import REGISTRY
 from ...render import to_pil, upscale
 from ...text_codec import EOS, PAD, SOS, detokenize
-from .common import PICTURE_BUTTONS, TEMP, menu_with_my_runs, png_file, session_of
+from .common import (PICTURE_BUTTONS, client_of, drop_private, menu_with_my_runs, png_file, private_dir,
+                     session_of)
 
 INTRO = ("Train a GAN yourself, here and now: pick a model, a number of steps, a batch size and a learning rate, "
          "and watch the **discriminator** (or critic) and **generator** losses pull against each other while the "
@@ -29,6 +31,7 @@ INTRO = ("Train a GAN yourself, here and now: pick a model, a number of steps, a
          "are short on purpose: the server trains one run at a time and bounds every run.")
 SAMPLES_CAPTION = "The same 64 seeds, redrawn every few seconds: noise at first, then shapes."
 UPDATE_S = 2.0              # how often the page gets news of a run
+ABANDON_S = 20.0            # a run whose stream nobody has read for this long is stopped
 SAMPLE_DISPLAY = 480        # sample grids smaller than this are enlarged (nearest neighbour: sharp pixels)
 START_FROM = [("From scratch", "scratch"), ("Fine-tune the shipped checkpoint", "finetune")]
 COLORS = {"d": "#6366f1", "g": "#ec4899", "w": "#10b981"}
@@ -85,17 +88,20 @@ def loss_figure(view=None) -> go.Figure:
     return fig
 
 
-def sample_file(view) -> str | None:
-    return png_file(upscale(to_pil(view.image), SAMPLE_DISPLAY)) if view.image is not None else None
+def sample_file(view, session: str) -> str | None:
+    if view.image is None:
+        return None
+    return png_file(upscale(to_pil(view.image), SAMPLE_DISPLAY), private_dir(session))
 
 
-def download_file(view) -> str | None:
-    """A servable copy of the run's generator, named after the model and run."""
+def download_file(view, session: str) -> str | None:
+    """A servable copy of the run's generator, named after the model and run, in the session's private folder."""
     if not view.usable or not view.checkpoint.is_file():
         return None
-    path = TEMP / f"{view.model}-my-run-{view.run_id}.safetensors"
+    folder = private_dir(session)
+    path = folder / f"{view.model}-my-run-{view.run_id}.safetensors"
     if not path.exists():
-        TEMP.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{threading.get_ident()}.part")
         shutil.copyfile(view.checkpoint, tmp)
         tmp.replace(path)
@@ -157,12 +163,41 @@ def clean_sentence(raw: str) -> str:
     return detokenize(raw.split(EOS)[0].replace(SOS, "").replace(PAD, "")) or "(empty sentence)"
 
 
-def _outputs(view) -> tuple:
+def _outputs(view, session: str) -> tuple:
     text = "\n".join(map(clean_sentence, view.text)) if view.text is not None else ""
-    return loss_figure(view), sample_file(view), text, status_markdown(view), download_file(view)
+    return loss_figure(view), sample_file(view, session), text, status_markdown(view), download_file(view, session)
 
 
 # --- events ---------------------------------------------------------------------------------------------------
+def _unread(request) -> int | None:
+    """How many messages gradio holds for this session that nobody has fetched: an API caller that started a run
+    (POST /call/train) and never reads its stream, or stopped reading, has gone away. (gradio keeps them in its
+    queue's per-session message queue; None if that cannot be read.)"""
+    try:
+        messages = request.request.app.get_blocks()._queue.pending_messages_per_session
+        return messages[request.session_hash].qsize()
+    except Exception:                   # another gradio version: the heartbeat (no more polls) still applies
+        return None
+
+
+class Abandoned:
+    """Called with the unread count at each turn of a stream: True once messages have waited unread, and none
+    was fetched, for ABANDON_S (a reader fetches each at once; a queued run yields seldom, so a count alone
+    would not do)."""
+
+    def __init__(self, clock=time.monotonic):
+        self.count, self.since, self.clock = 0, None, clock
+
+    def __call__(self, unread: int | None) -> bool:
+        now = self.clock()
+        if not unread or unread < self.count:           # fetched: someone is reading
+            self.since = None
+        elif self.since is None:
+            self.since = now
+        self.count = unread or 0
+        return self.since is not None and now - self.since > ABANDON_S
+
+
 def train(model, steps, batch, lr, start_from, request: gr.Request = None):
     """Start a run and stream it: (loss chart, sample grid PNG, sample sentences, progress Markdown, generator
     download) every few seconds until it ends. A queued run streams its place in the line first."""
@@ -170,8 +205,10 @@ def train(model, steps, batch, lr, start_from, request: gr.Request = None):
         raise gr.Error(f"start from must be 'scratch' or 'finetune', got {service.quoted(start_from)}",
                        print_exception=False)
     m, session = manager(), session_of(request)
+    abandoned = Abandoned()
     try:
-        view = m.start(session, model, steps, batch, lr, finetune=start_from == "finetune")
+        view = m.start(session, model, steps, batch, lr, finetune=start_from == "finetune",
+                       client=client_of(request))
     except ValueError as e:
         raise gr.Error(str(e), print_exception=False) from None
     shown = -1
@@ -179,9 +216,11 @@ def train(model, steps, batch, lr, start_from, request: gr.Request = None):
         while True:
             if view.version != shown:
                 shown = view.version
-                yield _outputs(view)
+                yield _outputs(view, session)
             if view.finished:
                 break
+            if abandoned(_unread(request)):
+                m.stop(session, "nobody was reading its progress (the caller went away)")
             view = m.wait(session, timeout=UPDATE_S, finished=True)     # news every UPDATE_S, the end at once
     except GeneratorExit:                 # the stream was closed (the page went away): nobody is watching
         m.stop(session, "the page stopped following the run")
@@ -251,8 +290,10 @@ def my_run_menus(request: gr.Request = None):
 
 
 def end_session(request: gr.Request = None) -> None:
-    """The tab was closed: stop its run, delete its runs, free their cached generators."""
+    """The tab was closed: stop its run, delete its runs and its private files, free their cached generators."""
     session = session_of(request)
+    if session:
+        drop_private(session)
     if session and _jobs_module is not None:
         service.STORE.forget(manager().end_session(session))
 
@@ -303,9 +344,12 @@ def build() -> SimpleNamespace:
                         sentences = gr.Textbox(label="Sample sentences (8 fixed seeds)", lines=10,
                                                interactive=False, visible=REGISTRY[default].is_text,
                                                elem_id="train-text")
-    streams = m.max_runs + m.max_queued          # every run in progress or waiting streams its progress
+    # No concurrency limit: a /train call never waits in gradio's queue, which every endpoint shares (70 waiting
+    # training calls once filled it, and every endpoint answered "Queue is full" for hours). The job manager takes
+    # a call or refuses it at once (its bounds: runs at once, runs waiting, runs per client); a call it takes
+    # streams its progress and holds no worker between updates.
     finished = start.click(train, [model, steps, batch, lr, start_from], [plot, samples, sentences, status, download],
-                           api_name="train", preprocess=False, concurrency_id="train", concurrency_limit=streams,
+                           api_name="train", preprocess=False, concurrency_id="train", concurrency_limit=None,
                            show_progress="hidden")                 # (the job manager checks every setting)
     start.click(lambda: gr.DownloadButton(visible=False), None, download, api_visibility="private", queue=False)
     finished.then(shown_if_present, download, download, api_visibility="private", queue=False).then(
