@@ -239,3 +239,18 @@ def test_a_hub_cache_file_rewritten_in_place_is_not_available_until_whole(hub_ca
         service.generate("mnist-gan", 0, 2, store=store)
     blob.write_bytes(good)
     assert len(service.generate("mnist-gan", 0, 2, store=store).images) == 2
+
+
+def test_a_narrower_network_of_the_same_model_loads_under_its_name(tmp_path, monkeypatch):
+    """Campaigns train narrower networks than the registry's defaults; the file records its own widths."""
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path))
+    import dataclasses
+    from gan_demo import load_generator
+    from gan_demo.checkpoint import save_checkpoint
+    from gan_demo.models import build_generator
+    from gan_demo.registry import REGISTRY
+    entry = REGISTRY["mnist-dcgan"]
+    narrow = dataclasses.replace(entry, config={**entry.config, "ngf": 16})
+    save_checkpoint(tmp_path / "mnist-dcgan.safetensors", narrow, build_generator("dcgan", narrow.config).state_dict())
+    g = load_generator("mnist-dcgan")
+    assert g.entry.config["ngf"] == 16 and g.sample([0]).shape == (1, 28, 28, 1)
