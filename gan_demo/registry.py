@@ -34,6 +34,7 @@ class Recipe:
     ema: float = 0.999           # generator EMA decay (0 disables)
     flip: bool = False           # random horizontal flips (faces)
     label_smoothing: float = 0.0 # text GAN: smoothing of the real one-hots
+    diffaug: str = ""            # DiffAugment policy before every D call, e.g. "color,translation,cutout"
     log_every: int = 50
     sample_every: int = 500
 

