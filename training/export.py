@@ -11,9 +11,11 @@ from gan_demo.model_card import model_card
 from gan_demo.models import count_parameters
 
 
-def export_run(run_dir, to=None, directions: bool = True, source: str = "generator.safetensors") -> Path:
+def export_run(run_dir, to=None, directions: bool = True, source: str = "generator.safetensors",
+               device: str = "cpu", direction_samples: int = 4000) -> Path:
     """RUN_DIR/generator.safetensors (or the run's `source`, e.g. a campaign's best.safetensors) →
-    weights/<name>.safetensors (or `to`), plus <name>.md beside it."""
+    weights/<name>.safetensors (or `to`), plus <name>.md beside it. The directions come from `direction_samples`
+    samples drawn on `device` (the GPU plan: "cuda"; its CPU rehearsal: a few hundred)."""
     src = Path(run_dir) / source
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no exported generator in this run folder (train it first)")
@@ -21,9 +23,9 @@ def export_run(run_dir, to=None, directions: bool = True, source: str = "generat
     dest = Path(to) if to else weights_dir() / entry.weights_file
     dirs = None
     if directions and not entry.is_text:
-        g = generator_from_checkpoint(src, device="cpu")
+        g = generator_from_checkpoint(src, device=device)
         dirs = compute_directions(g.net, entry.latent_dim, num_classes=entry.num_classes,
-                                  dist=entry.latent_dist)
+                                  dist=entry.latent_dist, n=direction_samples, device=g.device)
     write(dest, entry, state, meta, directions=dirs)
     for extra in ("losses.png", "progress.gif"):     # shown on the app's Models tab (generated images only)
         if (Path(run_dir) / extra).is_file() and not to:
