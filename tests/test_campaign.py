@@ -74,7 +74,7 @@ def test_face_runs_need_their_data_before_starting(tmp_path):
 def test_overrides_reach_the_entry(tmp_path):
     plan = load_plan(write_plan(tmp_path, TOY_RUN))
     spec = plan.runs[0]
-    assert spec.entry.config["g_hidden"] == [32, 64, 128] and spec.entry.recipe.steps == 40
+    assert spec.entry.config.g_hidden == (32, 64, 128) and spec.entry.recipe.steps == 40   # a typed config
     assert spec.eval_every == 40 and spec.save_every == 10
 
 

@@ -183,10 +183,11 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
 
 def _check_data(path: Path, specs: list[RunSpec], data) -> None:
     """Datasets that cannot be downloaded automatically must be found before anything starts."""
-    from .data import locate
+    from gan_demo.paths import data_root, dataset_kind, locate
     for s in specs:
-        kind = {"celeba64": "celeba", "celeba128": "celeba"}.get(s.entry.dataset, s.entry.dataset)
-        if kind in ("celeba", "text") and locate(kind, data) is None:
+        kind = dataset_kind(s.entry.dataset)
+        root = data if data is not None else data_root(s.entry.dataset)
+        if kind in ("celeba", "text") and locate(kind, root) is None:
             raise PlanError(f"{path}: run '{s.name}' needs the {kind} data, not found under "
                             f"'{data or 'the default data root'}' (pass --data ROOT)")
 

@@ -268,7 +268,7 @@ class Job:
         if not self.data.exists():
             raise Fatal(f"missing data: '{self.data}' does not exist (give the folder holding "
                         f"celeba/celeba128-webp.tar.gz and text/lines.txt)")
-        from .data import STANDARD_PATHS
+        from gan_demo.paths import STANDARD_PATHS
         missing, models = [], []
         for model in plan_models():              # the standard layout only: any other folder is not the data
             kind = "text" if REGISTRY[model].is_text else "celeba"

@@ -38,7 +38,7 @@ from torch.nn.parallel import DistributedDataParallel
 from gan_demo.checkpoint import CheckpointError, atomic_write, check_state_dict, read_checkpoint, save_checkpoint
 from gan_demo.devices import pick_device
 from gan_demo.generator import check_claims
-from gan_demo.latents import seed_latents
+from gan_demo.latents import sample_latents, seed_latents
 from gan_demo.models import build_discriminator, build_generator
 from gan_demo.registry import ModelEntry, Recipe
 from gan_demo.render import make_grid, to_pil, to_uint8
@@ -47,12 +47,13 @@ from . import distributed
 from .augment import diff_augment
 from .losses import d_loss, g_loss, gradient_penalty
 from .runlog import RunFolder
+from .errors import HintedError
 
 N_FIXED = 64                        # fixed latents shown in the sample grids (seeds 0…63)
 
 
-class TrainingError(Exception):
-    pass
+class TrainingError(HintedError):
+    """A run that cannot start or go on; `hint` says what to change (in the CLI's terms)."""
 
 
 def hardware_name(device: torch.device) -> str:
@@ -107,9 +108,8 @@ class Trainer:
         if lr:
             overrides.update(lr_g=lr, lr_d=lr)
         self.recipe: Recipe = Recipe(**{**r.__dict__, **overrides})
-        if entry.is_text:                        # the vocabulary travels with the checkpoint
-            entry = ModelEntry.from_dict({**entry.to_dict(), "config": {**entry.config, "vocab": data.codec.vocab,
-                                                                        "seq_len": data.codec.max_len}})
+        if entry.is_text:        # the data's vocabulary and length: part of the architecture, so of the checkpoint
+            entry = entry.with_config(vocab=tuple(data.codec.vocab), seq_len=data.codec.max_len)
         self.entry, self.seed = entry, seed
         self.device = pick_device(device)
         self.cuda = self.device.type == "cuda"
@@ -118,23 +118,23 @@ class Trainer:
         self.rank, self.world = distributed.rank(), distributed.world_size()
         self.is_main = self.rank == 0
         if self.recipe.batch % self.world:
-            raise TrainingError(f"batch {self.recipe.batch} does not split over {self.world} processes: "
+            raise TrainingError(f"batch {self.recipe.batch} does not split over {self.world} processes",
                                 f"give --batch a multiple of {self.world} (it is the global batch)")
         if compile and not self.cuda:
-            raise TrainingError(f"--compile needs a CUDA device (it replays CUDA graphs), not '{self.device}': "
-                                f"leave it off here")
+            raise TrainingError(f"--compile needs a CUDA device (it replays CUDA graphs), not '{self.device}'",
+                                "leave it off here")
         if compile and self.world > 1:
-            raise TrainingError("--compile is for one process: leave it off under torchrun")
+            raise TrainingError("--compile is for one process", "leave it off under torchrun")
         part = self.recipe.batch // self.world
         self.rows = slice(self.rank * part, (self.rank + 1) * part)     # this rank's rows of each global batch
-        self.run = RunFolder(run_dir).create() if self.is_main else RunFolder(run_dir)
+        self.run = RunFolder(run_dir)            # created, with its config.json, when training starts
         self.save_every = save_every or self.recipe.sample_every
         self.callback, self.stop_event = callback, stop_event or threading.Event()
         self.progress = progress and self.is_main
 
-        torch.manual_seed(seed)                  # initial weights
-        self.G = build_generator(entry.arch, entry.config)
-        self.D = build_discriminator(entry.arch, entry.config)
+        init = torch.Generator().manual_seed(seed)     # initial weights: a local generator, torch's global one untouched
+        self.G = build_generator(entry.arch, entry.config, generator=init)
+        self.D = build_discriminator(entry.arch, entry.config, generator=init)
         if init_from is not None:                # fine-tune a shipped or exported generator
             self.G.load_state_dict(_fine_tune_state(init_from, entry, self.G))
         self.G.to(self.device)
@@ -146,7 +146,8 @@ class Trainer:
         self.sync_bn = sync_bn and self.world > 1
         if self.sync_bn:         # after the EMA copy: G_ema keeps plain batch norm, so rank 0 samples it alone
             if not self.cuda:
-                raise TrainingError("--sync-bn needs CUDA devices (PyTorch's SyncBatchNorm has no CPU kernel)")
+                raise TrainingError("--sync-bn needs CUDA devices (PyTorch's SyncBatchNorm has no CPU kernel)",
+                                    "leave it off on the CPU")
             self.G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
             self.D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
         adam = dict(betas=self.recipe.betas, fused=True) if self.cuda else dict(betas=self.recipe.betas)
@@ -173,12 +174,18 @@ class Trainer:
             # bound by kernel launches. Same modules, same parameters: state dicts and the EMA are unchanged.
             self._g = torch.compile(self.G, mode="reduce-overhead")
             self._d = torch.compile(self.D, mode="reduce-overhead")
+        self.config = {"model": entry.name, "entry": entry.to_dict(),
+                       "recipe": {**self.recipe.__dict__, "betas": list(self.recipe.betas)},
+                       "seed": seed, "data": data.source, "device": str(self.device),
+                       "init_from": str(init_from) if init_from else None,
+                       "world_size": self.world, "sync_bn": self.sync_bn}
+        self._calibrated = None          # (step, batches) → the recalibrated EMA generator (previews and export)
+
+    def _open_run_folder(self) -> None:
+        """The run folder and its config.json: written when training starts, never by the constructor."""
         if self.is_main:
-            self.run.write_json("config.json", {"model": entry.name, "entry": entry.to_dict(),
-                                                "recipe": {**self.recipe.__dict__, "betas": list(self.recipe.betas)},
-                                                "seed": seed, "data": data.source, "device": str(self.device),
-                                                "init_from": str(init_from) if init_from else None,
-                                                "world_size": self.world, "sync_bn": self.sync_bn})
+            self.run.create()
+            self.run.write_json("config.json", self.config)
 
     # --- resume -----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -207,7 +214,7 @@ class Trainer:
             self.gen.set_state(state["gen"].cpu())
             self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         except FileNotFoundError:
-            raise TrainingError(f"{path}: no resume file (start without --resume)") from None
+            raise TrainingError(f"{path}: no resume file", "start without --resume") from None
         except Exception as e:
             raise TrainingError(f"{path}: unusable resume file ({_why_unusable(e)})") from None
         if self.is_main:
@@ -217,10 +224,7 @@ class Trainer:
     # Each draw is of the whole global batch (n rows), of which this rank keeps self.rows: all ranks consume the
     # generator identically and stay in step, and together they see exactly what one process would.
     def _z(self, n: int) -> torch.Tensor:
-        shape = (n, self.entry.latent_dim)
-        if self.entry.latent_dist == "uniform":
-            return (torch.rand(shape, generator=self.gen, device=self.device) * 2 - 1)[self.rows]
-        return torch.randn(shape, generator=self.gen, device=self.device)[self.rows]
+        return sample_latents(n, self.entry.latent_dim, self.entry.latent_dist, self.gen, self.device)[self.rows]
 
     def _real(self, n: int):
         if self.entry.is_text:
@@ -256,12 +260,15 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             (dl + r.gp_weight * gp).backward()
             self.opt_d.step()
-        # D's gradients from the generator step are thrown away (zeroed before D's next step): don't average them
+        # the generator step: D is a fixed function of its input here, so no gradients for its weights (StyleGAN's
+        # loop does the same); no_sync: nor any gradient averaging of D between the ranks
+        self.D.requires_grad_(False)
         with (D.no_sync() if self.world > 1 else contextlib.nullcontext()), amp:
             fake_s2 = D(aug(G(self._z(B), y)), y)
         gl = g_loss(loss, fake_s2)
         self.opt_g.zero_grad(set_to_none=True)
         gl.backward()
+        self.D.requires_grad_(True)
         self.opt_g.step()
         self._update_ema()
         stats = torch.stack([dl.detach(), gl.detach(), (real_s.float().mean() - fake_s.float().mean()).detach(),
@@ -296,13 +303,15 @@ class Trainer:
 
     @torch.no_grad()
     def sample_fixed(self):
-        """Grid (uint8 H×W×C) of the EMA generator at the fixed latents, or sample sentences for text."""
+        """Grid (uint8 H×W×C) at the fixed latents, or sample sentences for text, from the generator export ships
+        (the EMA generator with re-measured batch-norm statistics), so a preview shows what the checkpoint holds."""
         z = self.fixed_z.to(self.device)
+        g = self.recalibrated_ema()
         if self.entry.is_text:
-            ids = self.G_ema.logits(z[:8]).argmax(1).cpu()
+            ids = g.logits(z[:8]).argmax(1).cpu()
             return [self.data.codec.decode_tokens(row.tolist()) for row in ids]
         labels = self.fixed_labels.to(self.device) if self.fixed_labels is not None else None
-        imgs = to_uint8(self.G_ema(z, labels).float())
+        imgs = to_uint8(g(z, labels).float())
         return make_grid(imgs, ncol=8 if not self.entry.num_classes else self.entry.num_classes)
 
     def _samples(self) -> dict:
@@ -337,6 +346,7 @@ class Trainer:
             bar = tqdm(total=r.steps, initial=min(self.step, r.steps), desc=self.entry.name, unit="step", dynamic_ncols=True)
         self.G.train()
         self.D.train()
+        self._open_run_folder()
         stopped = False
         t0, step0, last = time.perf_counter(), self.step, time.perf_counter()
         if self.step == 0 and self.is_main:
@@ -397,11 +407,16 @@ class Trainer:
     @torch.no_grad()
     def recalibrated_ema(self, batches: int = 20) -> torch.nn.Module:
         """A copy of the EMA generator whose batch-norm statistics are re-measured on its own weights
-        (they were copied from the raw generator), with its own RNG so training randomness is untouched."""
+        (they were copied from the raw generator), with its own RNG so training randomness is untouched.
+        The previews and the export at one step share it (kept until the next step)."""
+        bns = [m for m in self.G_ema.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if not bns or not self.recipe.ema:
+            return self.G_ema                    # nothing to re-measure (callers only read it)
+        key = (self.step, batches)
+        if self._calibrated is not None and self._calibrated[0] == key:
+            return self._calibrated[1]
         g = copy.deepcopy(self.G_ema)
         bns = [m for m in g.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-        if not bns or not self.recipe.ema:
-            return g
         for m in bns:
             m.reset_running_stats()
             m.momentum = None                    # cumulative average over the calibration batches
@@ -409,14 +424,13 @@ class Trainer:
         rng = torch.Generator().manual_seed(12345)
         k = self.entry.num_classes
         for _ in range(batches):
-            shape = (256, self.entry.latent_dim)
-            z = (torch.rand(shape, generator=rng) * 2 - 1 if self.entry.latent_dist == "uniform"
-                 else torch.randn(shape, generator=rng))
+            z = sample_latents(256, self.entry.latent_dim, self.entry.latent_dist, rng)
             labels = torch.randint(0, k, (256,), generator=rng).to(self.device) if k else None
             g(z.to(self.device), labels)
         for m in bns:
             m.momentum = 0.1
-        return g.eval()
+        self._calibrated = (key, g.eval())
+        return g
 
     def export_run_checkpoint(self) -> Path:
         g = self.recalibrated_ema()

@@ -1,4 +1,5 @@
-"""The model zoo: architecture name → (generator class, discriminator class), both built from one config dict.
+"""The model zoo: architecture name → (generator class, discriminator class), both built from one config
+(gan_demo.config: MLPConfig, DCGANConfig, TextConfig; a plain mapping is read into the architecture's config).
 
 A config may come from a checkpoint file (outside input), so every build checks it first (`check_config`): known
 numbers within CONFIG_BOUNDS, then the network counted on the meta device (no memory) and refused above
@@ -7,6 +8,8 @@ MAX_PARAMETERS, so that no file can make the server allocate gigabytes or build 
 import torch
 from torch import nn
 
+from ..config import config_from_dict
+from .common import init_weights
 from .dcgan import DCDiscriminator, DCGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
 from .text import TextCritic, TextGenerator, mask_after_eos
@@ -48,7 +51,7 @@ def check_config(arch: str, config, part: int = 0) -> None:
     if not isinstance(vocab, list) or len(vocab) > MAX_VOCAB or not all(isinstance(c, str) for c in vocab):
         raise _too_big("vocab", f"<{len(vocab) if isinstance(vocab, list) else type(vocab).__name__} entries>")
     with torch.device("meta"):
-        n = count_parameters(cls(config))
+        n = count_parameters(cls(config_from_dict(arch, config)))
     if n > MAX_PARAMETERS:
         raise ValueError(f"architecture config would build {n / 1e6:,.0f} M parameters (at most "
                          f"{MAX_PARAMETERS / 1e6:,.0f} M here)")
@@ -60,18 +63,28 @@ def _classes(arch: str):
     return ARCHITECTURES[arch]
 
 
-def build_generator(arch: str, config: dict) -> nn.Module:
-    check_config(arch, config, 0)
-    return _classes(arch)[0](config)
+def _build(arch: str, which: int, config, generator):
+    config = config_from_dict(arch, config)
+    check_config(arch, config.to_dict(), which)
+    net = _classes(arch)[which](config)
+    if generator is not None:           # the initial weights from this generator, not torch's global one
+        init_weights(net, generator)
+    return net
 
 
-def build_discriminator(arch: str, config: dict) -> nn.Module:
-    check_config(arch, config, 1)
-    return _classes(arch)[1](config)
+def build_generator(arch: str, config, generator: torch.Generator | None = None) -> nn.Module:
+    return _build(arch, 0, config, generator)
 
 
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+def build_discriminator(arch: str, config, generator: torch.Generator | None = None) -> nn.Module:
+    return _build(arch, 1, config, generator)
+
+
+def count_parameters(net) -> int:
+    """Learned parameters of a module, or of its state dict (batch-norm statistics and counters excluded)."""
+    if isinstance(net, nn.Module):
+        return sum(p.numel() for p in net.parameters())
+    return sum(v.numel() for k, v in net.items() if v.is_floating_point() and "running" not in k)
 
 
 __all__ = ["ARCHITECTURES", "MAX_PARAMETERS", "build_generator", "check_config", "build_discriminator", "count_parameters", "mask_after_eos"]

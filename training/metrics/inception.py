@@ -160,13 +160,19 @@ class InceptionFeatures:
     def __call__(self, images_nhwc, batch: int = 50) -> torch.Tensor:
         out = []
         for i in range(0, len(images_nhwc), batch):
-            # NHWC permuted to NCHW is already channels-last in memory: the resize and the network keep it
-            x = torch.as_tensor(images_nhwc[i:i + batch]).to(self.device).permute(0, 3, 1, 2).float()
-            if x.shape[1] == 1:
-                x = x.expand(-1, 3, -1, -1)
-            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-            x = x.sub_(128.0).div_(128.0)
+            x = preprocess(torch.as_tensor(images_nhwc[i:i + batch]).to(self.device))
             if self.fast:
                 x = x.contiguous(memory_format=torch.channels_last)
             out.append(self.net(x).float().flatten(1).cpu())
         return torch.cat(out)
+
+
+def preprocess(images_nhwc: torch.Tensor) -> torch.Tensor:
+    """uint8 N×H×W×C (C = 1 or 3) → the network's input: N×3×299×299 float, bilinear resize (no antialiasing, as
+    the TensorFlow original), grey repeated on three channels, values (x − 128) / 128 ∈ [−1, 0.9921875]."""
+    # NHWC permuted to NCHW is already channels-last in memory: the resize and the network keep it
+    x = images_nhwc.permute(0, 3, 1, 2).float()
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+    return x.sub_(128.0).div_(128.0)
