@@ -137,8 +137,54 @@ def check_finite(path, tensors: dict) -> None:
             raise CheckpointError(f"{path}: the weights contain {what} (e.g. {k})")
 
 
-def read_checkpoint(path) -> tuple[ModelEntry, dict, dict]:
-    """→ (entry, generator state dict in fp32, metadata with JSON fields decoded). Raises CheckpointError."""
+# what a checkpoint may set differently from its registry entry: widths (a campaign trains narrower networks on a
+# CPU; the file records its own architecture, bounded by check_config) and the text vocabulary, which travels with it
+FREE_CONFIG_KEYS = {"ngf", "ndf", "g_hidden", "d_hidden", "dim", "vocab"}
+
+
+def _free_width(key, claimed, real) -> bool:
+    """Another width, not another shape of network: a number for a number, a list of as many layers."""
+    if key == "vocab" or key not in FREE_CONFIG_KEYS:
+        return key == "vocab"
+    if isinstance(claimed, list) and isinstance(real, list):
+        return len(claimed) == len(real)
+    return isinstance(claimed, int) and isinstance(real, int)
+
+
+def _config_defaults(arch: str) -> dict:
+    import dataclasses
+    from .config import CONFIGS
+    return {f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+            for f in dataclasses.fields(CONFIGS[arch]) if f.default is not dataclasses.MISSING}
+
+
+def check_claims(path, entry: "ModelEntry | dict", expected: ModelEntry | None) -> None:
+    """A file loaded as model `expected` (a registry name, or what a run fine-tunes) must be that model: its name,
+    family, dataset, architecture and config, widths aside (FREE_CONFIG_KEYS). Loaded by path (expected None), a
+    file stands alone."""
+    if expected is None:
+        return
+    claimed, real = (entry if isinstance(entry, dict) else entry.to_dict()), expected.to_dict()
+    if claimed.get("name") != expected.name:
+        raise CheckpointError(f"{path}: the file holds model {str(claimed.get('name'))[:40]!r}, "
+                              f"not {expected.name!r}")
+    fields = {k: (claimed.get(k), real[k]) for k in ("family", "dataset", "arch", "latent_dist")}
+    cc, rc = claimed.get("config") or {}, real["config"]
+    cc = cc if isinstance(cc, dict) else {}
+    defaults = _config_defaults(expected.arch)      # an older file leaves out settings at their defaults
+    cc, rc = {**defaults, **cc}, {**defaults, **rc}
+    fields.update({f"config {k}": (cc.get(k), rc.get(k)) for k in sorted(set(cc) | set(rc))
+                   if not _free_width(k, cc.get(k), rc.get(k))})
+    short = lambda v: repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+    for what, (claimed, real) in fields.items():
+        if claimed != real:
+            raise CheckpointError(f"{path}: its metadata claims model {expected.name!r}, which it is not ({what} is "
+                                  f"{short(claimed)}, not {short(real)})")
+
+
+def read_checkpoint(path, expect: ModelEntry | None = None) -> tuple[ModelEntry, dict, dict]:
+    """→ (entry, generator state dict in fp32, metadata with JSON fields decoded). Raises CheckpointError.
+    With `expect`, the file must hold that model (check_claims)."""
     path = Path(path)
     raw_meta, tensors = read_safetensors(path)
     if raw_meta.get("format") != FORMAT:
@@ -149,6 +195,8 @@ def read_checkpoint(path) -> tuple[ModelEntry, dict, dict]:
         for key in ("entry", "training", "metrics", "directions"):
             if key in meta:
                 meta[key] = json.loads(meta[key])
+        if expect is not None:
+            check_claims(path, meta["entry"], expect)
         entry = ModelEntry.from_dict(meta["entry"])
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{path}: corrupt metadata ({type(e).__name__}: {str(e)[:200]})") from None

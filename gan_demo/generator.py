@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from . import hub
-from .checkpoint import CheckpointError, check_state_dict, read_checkpoint
+from .checkpoint import CheckpointError, check_claims, check_state_dict, read_checkpoint  # noqa: F401
 from .devices import pick_device
 from .latents import check_seed, seed_latents, truncate
 from .models import build_generator, count_parameters
@@ -142,43 +142,9 @@ class GanGenerator:
         return [decode(row.tolist()) for row in ids]
 
 
-# what a checkpoint may set differently from its registry entry: widths (a campaign trains narrower networks on a
-# CPU; the file records its own architecture, bounded by check_config) and the text vocabulary, which travels with it
-FREE_CONFIG_KEYS = {"ngf", "ndf", "g_hidden", "d_hidden", "dim", "vocab"}
-
-
-def _free_width(key, claimed, real) -> bool:
-    """Another width, not another shape of network: a number for a number, a list of as many layers."""
-    if key == "vocab" or key not in FREE_CONFIG_KEYS:
-        return key == "vocab"
-    if isinstance(claimed, list) and isinstance(real, list):
-        return len(claimed) == len(real)
-    return isinstance(claimed, int) and isinstance(real, int)
-
-
-def check_claims(path, entry: ModelEntry, expected: ModelEntry | None) -> None:
-    """A file loaded as model `expected` (a registry name, or what a run fine-tunes) must be that model: its name,
-    family, dataset, architecture and config, widths aside (FREE_CONFIG_KEYS). Loaded by path (expected None), a
-    file stands alone."""
-    if expected is None:
-        return
-    if entry.name != expected.name:
-        raise CheckpointError(f"{path}: the file holds model {entry.name[:40]!r}, not {expected.name!r}")
-    fields = {k: (getattr(entry, k), getattr(expected, k)) for k in ("family", "dataset", "arch", "latent_dist")}
-    fields.update({f"config {k}": (entry.config.get(k), expected.config.get(k))
-                   for k in sorted(set(entry.config) | set(expected.config))
-                   if not _free_width(k, entry.config.get(k), expected.config.get(k))})
-    short = lambda v: repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
-    for what, (claimed, real) in fields.items():
-        if claimed != real:
-            raise CheckpointError(f"{path}: its metadata claims model {entry.name!r}, which it is not ({what} is "
-                                  f"{short(claimed)}, not {short(real)})")
-
-
 def generator_from_checkpoint(path, device=None, expect: str | None = None) -> GanGenerator:
     """The generator in a checkpoint file; with `expect` (a registry name), the file must hold that model."""
-    entry, state, meta = read_checkpoint(path)
-    check_claims(path, entry, REGISTRY[expect] if expect is not None else None)
+    entry, state, meta = read_checkpoint(path, expect=REGISTRY[expect] if expect is not None else None)
     try:
         net = build_generator(entry.arch, entry.config)      # checks the config's sizes before building
     except (KeyError, ValueError, TypeError) as e:

@@ -79,7 +79,7 @@ def test_a_file_of_another_model_is_refused_under_a_registry_name(tmp_path, monk
 @pytest.mark.parametrize("edit, what", [
     (lambda d: d.update(arch="dcgan"), "arch is 'dcgan'"),
     (lambda d: d.update(dataset="cifar10"), "dataset is 'cifar10'"),
-    (lambda d: d["config"].update(num_classes=10), "config num_classes is 10, not None"),
+    (lambda d: d["config"].update(num_classes=10), "config num_classes is 10, not 0"),
     (lambda d: d["config"].update(g_hidden=[128, 256, 512, 512]), "config g_hidden"),
 ])
 def test_metadata_that_claims_a_registry_model_it_is_not_is_refused(tmp_path, monkeypatch, edit, what):
