@@ -3,18 +3,18 @@
 Checkpoints come from weights/ (or $GAN_DEMO_WEIGHTS_DIR) and load on first use, on CUDA when present, else the CPU
 ($GAN_DEMO_DEVICE overrides). Gradio's own variables (GRADIO_SERVER_PORT, GRADIO_SERVER_NAME) apply when the
 flags are not given. On Hugging Face Spaces (SPACE_ID set) every model is loaded before serving.
-The Train tab (training/live.py): GAN_DEMO_MAX_RUNS (runs at once, default 1), GAN_DEMO_RUN_TIME_LIMIT_S (default
+The Train tab (gan_demo/app/jobs/): GAN_DEMO_MAX_RUNS (runs at once, default 1), GAN_DEMO_RUN_TIME_LIMIT_S (default
 600), GAN_DEMO_RUNS_DIR (default runs/ui), GAN_DEMO_DATA (datasets; default ./data, else ../shared/data).
 """
 import argparse
 import os
 
-from gan_demo import memory
+from gan_demo.app import memory
 
-memory.limit_arenas()           # before the imports below start their threads (see gan_demo/memory.py)
+memory.limit_arenas()           # before the imports below start their threads (see gan_demo/app/memory.py)
 
-from gan_demo import service  # noqa: E402
-from gan_demo.ui import LAUNCH_OPTIONS, build_app  # noqa: E402
+from gan_demo.app import service  # noqa: E402
+from gan_demo.app.ui import LAUNCH_OPTIONS, build_app  # noqa: E402
 
 
 def main() -> None:

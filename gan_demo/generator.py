@@ -12,11 +12,12 @@ from .checkpoint import CheckpointError, check_state_dict, read_checkpoint
 from .devices import pick_device
 from .latents import check_seed, seed_latents, truncate
 from .models import build_generator, count_parameters
+from .paths import REPO
 from .registry import REGISTRY, ModelEntry
 from .render import to_uint8
 from .text_codec import TextCodec
 
-DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_WEIGHTS_DIR = REPO / "weights"
 
 
 def weights_dir() -> Path:

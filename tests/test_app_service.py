@@ -1,4 +1,4 @@
-"""The app's logic (gan_demo.service), called directly: shapes, determinism, limits and availability."""
+"""The app's logic (gan_demo.app.service), called directly: shapes, determinism, limits and availability."""
 import io
 import subprocess
 import sys
@@ -11,7 +11,7 @@ from PIL import Image
 
 from app_process import make_tiny_weights
 from conftest import ROOT
-from gan_demo import service
+from gan_demo.app import service
 from gan_demo.latents import MAX_SEED
 from gan_demo.models import build_generator, count_parameters
 from gan_demo.registry import REGISTRY
@@ -340,7 +340,7 @@ def test_model_info_shows_shipped_card_and_pictures(tiny_weights, store):
 
 
 def test_inference_side_imports_neither_training_nor_gradio_in_the_service():
-    code = ("import sys; import gan_demo.service; assert 'gradio' not in sys.modules, 'gradio'; "
-            "import gan_demo.ui; bad = [m for m in sys.modules if m == 'training' or m.startswith('training.')]; "
+    code = ("import sys; import gan_demo.app.service; assert 'gradio' not in sys.modules, 'gradio'; "
+            "import gan_demo.app.ui; bad = [m for m in sys.modules if m == 'training' or m.startswith('training.')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)

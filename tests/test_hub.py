@@ -175,7 +175,7 @@ def test_push_stages_a_run_folder_like_export(tmp_path):
 
 
 def test_app_shows_a_model_missing_from_the_hub_repo_as_not_available(tmp_path, monkeypatch):
-    from gan_demo import service
+    from gan_demo.app import service
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

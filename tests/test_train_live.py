@@ -1,4 +1,4 @@
-"""The Train tab's engine, training/live.py, called directly: short MNIST runs that stream, stop, queue, crash,
+"""The Train tab's job manager, gan_demo/app/jobs/, called directly: short MNIST runs that stream, stop, queue, crash,
 time out and come back as "my run" models that only their own session can use."""
 import hashlib
 import json
@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gan_demo import load_generator, my_runs, service
-from training import live
-from training.live import LiveError, TrainingManager
+from gan_demo import load_generator
+from gan_demo.app import my_runs, service
+from gan_demo.app.jobs import LiveError, LiveTrainer, TrainingManager
 
 MAX_WAIT_S = 90
 
@@ -158,18 +158,18 @@ def test_missing_data_is_a_message_and_frees_the_slot(make_manager, tmp_path):
 
 def test_a_crash_mid_run_is_reported_and_frees_the_slot(make_manager, monkeypatch):
     m = make_manager(max_runs=1)
-    real_step = live._LiveTrainer.train_step
+    real_step = LiveTrainer.train_step
 
     def flaky(self):
         if self.step == 3:
             raise RuntimeError("simulated crash in a training step")
         real_step(self)
-    monkeypatch.setattr(live._LiveTrainer, "train_step", flaky)
+    monkeypatch.setattr(LiveTrainer, "train_step", flaky)
     m.start("alice", "mnist-gan", steps=50, batch=16)
     end = until(m, "alice", finished)[-1]
     assert end.state == "failed" and end.error == "simulated crash in a training step" and not end.usable
     assert m.load()["training"] == 0
-    monkeypatch.setattr(live._LiveTrainer, "train_step", real_step)
+    monkeypatch.setattr(LiveTrainer, "train_step", real_step)
     m.start("bob", "mnist-gan", steps=5, batch=16)                # the slot is free for the next visitor
     assert until(m, "bob", finished)[-1].state == "finished"
 

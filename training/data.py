@@ -23,9 +23,9 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from gan_demo.checkpoint import atomic_write
+from gan_demo.paths import REPO
 from gan_demo.text_codec import TextCodec
 
-REPO = Path(__file__).resolve().parent.parent
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 CELEBA_HOLDOUT = 1000
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

@@ -13,7 +13,7 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 
 from .. import memory, service
-from ..latents import MAX_SEED
+from ...latents import MAX_SEED
 
 try:                                    # on Hugging Face Spaces: run the decorated call on a (Zero)GPU
     import spaces

@@ -8,7 +8,7 @@ Its files live in a folder of the browser session that trained it:
 A name resolves only together with the session that trained it (`find(name, session)`), so another visitor who
 learns the name still cannot use the run; nothing a client sends ever becomes a path (the name must match the
 pattern exactly, and the session is hashed). `run.json`, written last by the trainer, marks a run as usable.
-Shipped weights (weights/) are never written here. No torch, no gradio: the service and training both use this.
+Shipped weights (weights/) are never written here. No torch, no gradio: the service and the job manager both use this.
 """
 from __future__ import annotations
 
@@ -21,12 +21,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..paths import REPO
+
 PREFIX = "my-run:"
 NAME = re.compile(r"my-run:([0-9a-f]{16})")
 RUN_ID = re.compile(r"[0-9a-f]{16}")
 INFO_FILE = "run.json"
 CHECKPOINT = "generator.safetensors"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def runs_root() -> Path:
@@ -84,7 +85,7 @@ def _read(folder: Path, run_id: str) -> MyRun | None:
 
 def write_info(folder: Path, model: str, steps: int, stop_reason: str | None = None) -> None:
     """Mark a finished run as usable (called by the trainer once generator.safetensors is written)."""
-    from .checkpoint import atomic_write
+    from ..checkpoint import atomic_write
     text = json.dumps({"model": model, "steps": steps, "stop_reason": stop_reason,
                        "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
     atomic_write(folder / INFO_FILE, lambda tmp: Path(tmp).write_text(text))

@@ -6,7 +6,7 @@ import re
 import gradio as gr
 
 from .. import service
-from ..registry import REGISTRY
+from ...registry import REGISTRY
 from .common import PICTURE_BUTTONS, copy_file, user_errors
 
 INTRO = ("What each model is, how it was trained and how well it does; click a row to see its card. The loss "

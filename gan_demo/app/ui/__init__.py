@@ -1,4 +1,4 @@
-"""The Gradio app: one module per tab (each a thin layer over gan_demo.service), wired together here.
+"""The Gradio app: one module per tab (each a thin layer over gan_demo.app.service), wired together here.
 
 `build_app()` returns the Blocks; launch it with `LAUNCH_OPTIONS` (theme and CSS are launch() options in Gradio 6).
 A new tab is one more module with a `build()` called inside `gr.Tabs()` below. The Train tab's runs belong to the

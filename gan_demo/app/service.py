@@ -20,15 +20,16 @@ import torch
 from PIL import Image
 
 from . import my_runs
-from .directions import compute_directions
-from .checkpoint import CheckpointError
-from .generator import GanGenerator, generator_from_checkpoint, resolve_weights, weights_dir
-from .latents import MAX_SEED, interpolation_path, truncate, walk
-from .model_card import model_card
-from .models import build_generator, count_parameters
-from .registry import REGISTRY, ModelEntry
-from .render import gif_bytes, make_grid, to_pil
-from .text_codec import TextCodec
+from ..directions import compute_directions
+from ..checkpoint import CheckpointError
+from ..generator import GanGenerator, generator_from_checkpoint, resolve_weights, weights_dir
+from ..latents import MAX_SEED, interpolation_path, truncate, walk
+from ..model_card import model_card
+from ..models import build_generator, count_parameters
+from ..registry import REGISTRY, ModelEntry
+from ..render import gif_bytes, make_grid, to_pil
+from ..paths import REPO
+from ..text_codec import TextCodec
 
 MAX_IMAGES = 64             # Faces grid
 MAX_FRAMES = 60             # Interpolate steps
@@ -47,7 +48,6 @@ FALLBACK_DIRECTION_SAMPLES = 500   # when a checkpoint lacks directions: fewer s
 # Preferred order in the menus: faces first (the headline demo), then CIFAR-10, then digits.
 DATASET_ORDER = {"celeba64": 0, "celeba128": 1, "cifar10": 2, "mnist": 3, "text": 4}
 TEXT_CORPUS = Path("text") / "lines.txt"
-REPO = Path(__file__).resolve().parent.parent
 
 
 # --- input checks ---------------------------------------------------------------------------------------------

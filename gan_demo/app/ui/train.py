@@ -1,7 +1,7 @@
 """Train tab: a short training run from the browser, live losses and samples, Stop, and the result as "my run".
 
-The work is done by training/live.py (the same Trainer as the CLI, in a background thread, one slot per run,
-queue, time limit, heartbeat), imported on first use: importing gan_demo.ui never imports `training`.
+The work is done by the job manager, gan_demo/app/jobs/ (the same Trainer as the CLI, in a background thread, one slot per run,
+queue, time limit, heartbeat), imported on first use: importing gan_demo.app.ui never imports `training`.
 `/train` streams (loss chart, sample grid, sample sentences, progress, download) every UPDATE_S seconds until the
 run ends; `/train_stop` stops the caller's run. A run belongs to the browser session (gr.Request.session_hash)
 that started it: only that session sees it, stops it, and finds it in the other tabs' menus as "my run".
@@ -16,9 +16,9 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from .. import service
-from ..registry import REGISTRY
-from ..render import to_pil, upscale
-from ..text_codec import EOS, PAD, SOS, detokenize
+from ...registry import REGISTRY
+from ...render import to_pil, upscale
+from ...text_codec import EOS, PAD, SOS, detokenize
 from .common import PICTURE_BUTTONS, TEMP, menu_with_my_runs, png_file, session_of
 
 INTRO = ("Train a GAN yourself, here and now: pick a model, a number of steps, a batch size and a learning rate, "
@@ -40,22 +40,22 @@ CSS = """
 #train-caption { text-align: center; font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 """
 
-_live_module = None
-_live_lock = threading.Lock()
+_jobs_module = None
+_jobs_lock = threading.Lock()
 
 
-def live():
-    """training.live, the one entry point into the training package, imported on first use."""
-    global _live_module
-    with _live_lock:
-        if _live_module is None:
-            from training import live as module
-            _live_module = module
-        return _live_module
+def jobs():
+    """gan_demo.app.jobs, the app's one entry point into the training package, imported on first use."""
+    global _jobs_module
+    with _jobs_lock:
+        if _jobs_module is None:
+            from .. import jobs as module
+            _jobs_module = module
+        return _jobs_module
 
 
 def manager():
-    return live().manager()
+    return jobs().manager()
 
 
 # --- pictures -------------------------------------------------------------------------------------------------
@@ -111,14 +111,14 @@ def _tabs_for(model: str) -> str:
 
 def status_markdown(view) -> str:
     """Where the run stands, in words, with a progress bar."""
-    live_ = live()
+    j = jobs()
     pct = 100.0 * view.step / max(view.total, 1)
     bar = f'<div class="train-bar"><div style="width: {pct:.1f}%"></div></div>'
     what = f"{view.model}, {view.total:,} steps, batch {view.batch}, lr {view.lr:g}" + \
            (", fine-tuning the shipped checkpoint" if view.finetune else "")
     if view.state == "queued":
         m = manager()
-        soon = f" (it ends within {live_.minutes(view.slot_free_in_s)})" if view.slot_free_in_s is not None else ""
+        soon = f" (it ends within {j.minutes(view.slot_free_in_s)})" if view.slot_free_in_s is not None else ""
         return (f"**Queued: you are number {view.queue_position} in line.** The server trains "
                 f"{m.max_runs} run{'s' if m.max_runs > 1 else ''} at a time and another visitor's run is "
                 f"training{soon}. Yours ({what}) starts by itself; keep this tab open.")
@@ -128,11 +128,11 @@ def status_markdown(view) -> str:
         rate = f" · {view.steps_per_s:,.1f} steps/s" if view.steps_per_s else ""
         left = ""
         if view.eta_s is not None:
-            left = f" · about {live_.minutes(min(view.eta_s, max(0, view.time_limit_s - view.elapsed_s)))} left"
+            left = f" · about {j.minutes(min(view.eta_s, max(0, view.time_limit_s - view.elapsed_s)))} left"
         head = f"{bar}\n\n**Training {view.model}**: step {view.step:,} of {view.total:,} ({pct:.0f} %){rate}{left}"
         tail = (f"\n\nOn {view.device.upper() if view.device == 'cpu' else view.device} · batch {view.batch} · "
-                f"lr {view.lr:g} · elapsed {live_.minutes(view.elapsed_s)} of at most "
-                f"{live_.minutes(view.time_limit_s)}")
+                f"lr {view.lr:g} · elapsed {j.minutes(view.elapsed_s)} of at most "
+                f"{j.minutes(view.time_limit_s)}")
         if view.state == "stopping":
             tail += f"\n\n**Stopping** ({view.stop_reason}): saving what was learned…"
         elif view.message:
@@ -143,7 +143,7 @@ def status_markdown(view) -> str:
         use = (f"\n\nYour generator is now **my run** in the model menus of {_tabs_for(view.model)} (in this browser "
                f"tab; its name is `{view.name}`), and you can download it below.")
     if view.state == "finished":
-        return (f"{bar}\n\n**Done**: {view.total:,} steps of {view.model} in {live_.minutes(view.elapsed_s)}."
+        return (f"{bar}\n\n**Done**: {view.total:,} steps of {view.model} in {j.minutes(view.elapsed_s)}."
                 f"{use}")
     if view.state == "stopped":
         reason = f" ({view.stop_reason})" if view.stop_reason else ""
@@ -228,7 +228,7 @@ def server_status() -> str:
     busy = ("the trainer is free" if not load["training"] else
             f"{load['training']} run{'s' if load['training'] > 1 else ''} training, {load['queued']} waiting")
     return (f"This server trains on {where}, {m.max_runs} run{'s' if m.max_runs > 1 else ''} at a time, each for "
-            f"at most {live().minutes(m.time_limit_s)}; right now {busy}.")
+            f"at most {jobs().minutes(m.time_limit_s)}; right now {busy}.")
 
 
 def shown_if_present(path):
@@ -253,7 +253,7 @@ def my_run_menus(request: gr.Request = None):
 def end_session(request: gr.Request = None) -> None:
     """The tab was closed: stop its run, delete its runs, free their cached generators."""
     session = session_of(request)
-    if session and _live_module is not None:
+    if session and _jobs_module is not None:
         service.STORE.forget(manager().end_session(session))
 
 
@@ -306,7 +306,7 @@ def build() -> SimpleNamespace:
     streams = m.max_runs + m.max_queued          # every run in progress or waiting streams its progress
     finished = start.click(train, [model, steps, batch, lr, start_from], [plot, samples, sentences, status, download],
                            api_name="train", preprocess=False, concurrency_id="train", concurrency_limit=streams,
-                           show_progress="hidden")                 # (training/live.py checks every setting)
+                           show_progress="hidden")                 # (the job manager checks every setting)
     start.click(lambda: gr.DownloadButton(visible=False), None, download, api_visibility="private", queue=False)
     finished.then(shown_if_present, download, download, api_visibility="private", queue=False).then(
         server_status, None, server, api_visibility="private", queue=False)
