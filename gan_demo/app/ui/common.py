@@ -103,9 +103,9 @@ def model_choices(names: list[str]) -> list[tuple[str, str]]:
     return [(f"{n} (not available)" if flagged(n) else n, n) for n in names]
 
 
-def model_menu(kind: str, label: str = "Model") -> gr.Dropdown:
+def model_menu(kind: str, label: str = "Model", elem_id: str | None = None) -> gr.Dropdown:
     names = service.MODEL_KINDS[kind]()
-    return gr.Dropdown(choices=[(n, n) for n in names], value=names[0], label=label)
+    return gr.Dropdown(choices=[(n, n) for n in names], value=names[0], label=label, elem_id=elem_id)
 
 
 def refreshed_menu(kind: str) -> gr.Dropdown:

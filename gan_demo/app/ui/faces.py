@@ -57,4 +57,5 @@ def build() -> SimpleNamespace:
           **MODEL_WORK)
     on_random_seed(dice, seed, generate, inputs, outputs)
     return SimpleNamespace(model=model, seed=seed, count=count, truncation=truncation, gallery=gallery,
-                           download=download, note=note, first_grid=first_grid)
+                           download=download, note=note, first_grid=first_grid,
+                           generate=generate)

@@ -237,7 +237,7 @@ def shown_if_present(path):
 
 
 def my_run_menus(request: gr.Request = None):
-    """After a run: the other tabs' menus (Faces, Interpolate, Explore, Digits, Text) with the session's runs,
+    """After a run: the other tabs' menus (Faces, Interpolate, Explore, Digits, Text, Project) with the session's runs,
     the new one selected where it fits; and the Faces note says so."""
     session = session_of(request)
     view = manager().view(session) if session else None
@@ -245,9 +245,9 @@ def my_run_menus(request: gr.Request = None):
     image = lambda: menu_with_my_runs("image", session, new)
     note = gr.skip()
     if new is not None and not REGISTRY[view.model].is_text:
-        note = f"Your run ({view.model}, {view.step:,} steps) is selected: press **Generate**."
+        note = f"Your run ({view.model}, {view.step:,} steps) is selected: the grid shows its pictures."
     return (image(), image(), image(), menu_with_my_runs("conditional", session, new),
-            menu_with_my_runs("text", session, new), note)
+            menu_with_my_runs("text", session, new), image(), note)
 
 
 def end_session(request: gr.Request = None) -> None:
