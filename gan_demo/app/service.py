@@ -371,26 +371,29 @@ class Walk:
     mp4: bytes                      # the same as an H.264 video, pixels enlarged crisply
 
 
-def _end(g: GanGenerator, model: str, seed_value, latent, what: str) -> tuple[torch.Tensor, int | None]:
-    """One end of a walk: a found latent (from Project) if given, else the seed's."""
-    if latent is not None:
-        return check_latent(latent, model)
-    s = seed(seed_value, f"seed {what}".strip())
-    labels = _labels_for(g, [s])
-    return g.latents([s])[0], labels[0] if labels else None
+def _start(model: str, seed_value, latent, what: str):
+    """A checked starting point: a found latent (from Project) as (z, class), else the seed."""
+    return check_latent(latent, model) if latent is not None else seed(seed_value, what)
+
+
+def _latent(g: GanGenerator, start) -> tuple[torch.Tensor, int | None]:
+    if isinstance(start, tuple):
+        return start
+    labels = _labels_for(g, [start])
+    return g.latents([start])[0], labels[0] if labels else None
 
 
 def interpolate(model, seed_a, seed_b, steps, mode="slerp", truncation=1.0, store: ModelStore = STORE,
                 session: str | None = None, latent_a=None, latent_b=None) -> Walk:
     """Seed A to seed B; `latent_a`/`latent_b` (found by `project`) replace a seed."""
     model = check_model(model, "image", session)
+    a, b = _start(model, seed_a, latent_a, "seed A"), _start(model, seed_b, latent_b, "seed B")
     steps = whole(steps, "steps", 2, MAX_FRAMES)
     if mode not in INTERPOLATION_MODES:
         raise ValueError(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {quoted(mode)}")
     truncation = number(truncation, "truncation", *TRUNCATION_RANGE)
     g = store.get(model)
-    za, label_a = _end(g, model, seed_a, latent_a, "A")
-    zb, label_b = _end(g, model, seed_b, latent_b, "B")
+    (za, label_a), (zb, label_b) = _latent(g, a), _latent(g, b)
     path = interpolation_path(truncate(za, truncation), truncate(zb, truncation), steps, mode)
     za_label = label_a if latent_a is not None or latent_b is None else label_b
     # a conditional walk keeps one class: seed A's, or that of the picture the visitor projected
@@ -415,12 +418,13 @@ def explore(model, seed_value, amounts, truncation=1.0, store: ModelStore = STOR
     """One image for a seed (or a latent found by `project`) moved along the model's principal latent directions
     by `amounts` (≤ N_SLIDERS)."""
     model = check_model(model, "image", session)
+    start = _start(model, seed_value, latent, "seed")
     if not isinstance(amounts, (list, tuple)) or len(amounts) > N_SLIDERS:
         raise ValueError(f"give at most {N_SLIDERS} slider amounts")
     amounts = [number(v, f"slider {i + 1}", -SLIDER_RANGE, SLIDER_RANGE) for i, v in enumerate(amounts)]
     truncation = number(truncation, "truncation", *TRUNCATION_RANGE)
     g = store.get(model)
-    z, label = _end(g, model, seed_value, latent, "")
+    z, label = _latent(g, start)
     vectors, _ = store.directions(model)
     amounts = amounts[:len(vectors)]
     z = truncate(z, truncation)

@@ -48,6 +48,8 @@ _stops_lock = threading.Lock()
 def _picture(source, upload, sketch):
     """The file the visitor gave, from the upload box or the sketch pad (gradio's file data, unprocessed), or
     None. Only files inside gradio's upload folder are read: an API client cannot name another file."""
+    if source not in ("upload", "draw"):
+        raise ValueError(f"the picture's source must be 'upload' or 'draw', got {service.quoted(source)}")
     if source == "draw":
         data = sketch.get("composite") if isinstance(sketch, dict) else None
     else:
