@@ -41,7 +41,8 @@ def upscale(img: Image.Image, min_size: int = 256) -> Image.Image:
     return img if f == 1 else img.resize((img.width * f, img.height * f), Image.NEAREST)
 
 
-def gif_bytes(frames: list[Image.Image], duration_ms: int = 100, loop: int = 0) -> bytes:
+def gif_bytes(frames: list[Image.Image], duration_ms: int | list[int] = 100, loop: int = 0) -> bytes:
+    """An animated GIF; `duration_ms` for every frame, or one per frame."""
     buf = io.BytesIO()
     frames = [f.convert("RGB") for f in frames]
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms, loop=loop)

@@ -323,17 +323,24 @@ def test_concurrent_first_requests_load_a_model_once(store, monkeypatch):
     assert len(loads) == 1 and len(got) == 8 and all(g is got[0] for g in got)
 
 
-def test_model_info_shows_shipped_card_and_pictures(tiny_weights, store):
+def test_model_info_shows_the_card_and_pictures(tiny_weights, store):
     info = service.model_info("mnist-gan", store=store)
     assert info.status == "ready" and "Generator parameters" in info.markdown
     assert info.losses is None and info.progress is None
-    (tiny_weights / "mnist-gan.md").write_text("# mnist-gan\n\nshipped card\n")
+    (tiny_weights / "mnist-gan.md").write_text("# mnist-gan\n\nan old card with raw keys\n")
     (tiny_weights / "mnist-gan-losses.png").write_bytes(b"png")
-    (tiny_weights / "mnist-gan-progress.gif").write_bytes(b"gif")
+    frames = [Image.new("L", (8, 8), v) for v in (0, 100, 200)]          # noise … what the model learned
+    frames[0].save(tiny_weights / "mnist-gan-progress.gif", save_all=True, append_images=frames[1:], duration=250)
     try:
         info = service.model_info("mnist-gan", store=store)
-        assert "shipped card" in info.markdown
+        assert "old card" not in info.markdown and "## Training" in info.markdown     # from the checkpoint
         assert info.losses.name == "mnist-gan-losses.png" and info.progress.name == "mnist-gan-progress.gif"
+        gif = Image.open(io.BytesIO(service.training_animation(info.progress)))
+        firsts = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            firsts.append((np.asarray(gif.convert("L"))[0, 0], gif.info["duration"]))
+        assert firsts == [(200, 2000), (0, 250), (100, 250), (200, 250)]      # opens on the last frame
     finally:
         for f in ("mnist-gan.md", "mnist-gan-losses.png", "mnist-gan-progress.gif"):
             (tiny_weights / f).unlink()

@@ -1,5 +1,5 @@
-"""`python -m training …`: train, export, sample, project, evaluate, push, list, bench. Bad input: one line on stderr, exit
-code 2."""
+"""`python -m training …`: train, export, sample, project, evaluate, push, list, bench.
+Bad input: one line on stderr, exit code 2."""
 from __future__ import annotations
 
 import argparse

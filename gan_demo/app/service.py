@@ -557,6 +557,25 @@ def _architecture_parameters(entry: ModelEntry) -> int:
         return count_parameters(build_generator(entry.arch, entry.config))
 
 
+_animations: dict[tuple, bytes] = {}
+
+
+def training_animation(path: Path) -> bytes:
+    """The training GIF, made to open on its last frame (what the model learned, held 2 s) before it plays from
+    the first noisy samples: a still of the GIF, or its first second, is then a meaningful picture."""
+    key = (path, _file_signature(path))
+    if key not in _animations:
+        with Image.open(path) as gif:
+            frames, durations = [], []
+            for i in range(getattr(gif, "n_frames", 1)):
+                gif.seek(i)
+                frames.append(gif.convert("RGB"))
+                durations.append(gif.info.get("duration", 250))
+        _animations.clear()                 # one at a time: the card being looked at
+        _animations[key] = gif_bytes([frames[-1]] + frames, duration_ms=[2000] + durations)
+    return _animations[key]
+
+
 def model_info(name, store: ModelStore = STORE) -> ModelInfo:
     name = check_model(name)
     entry = REGISTRY[name]
@@ -566,13 +585,10 @@ def model_info(name, store: ModelStore = STORE) -> ModelInfo:
     except ValueError:
         g = None
     status = store.status(name)
-    shipped = folder / f"{name}.md"
-    if g is None:
-        card = model_card(entry, None, _architecture_parameters(entry))
-    elif shipped.is_file():
-        card = shipped.read_text(encoding="utf-8", errors="replace")
-    else:
-        card = model_card(g.entry, g.meta, g.num_parameters)
+    # the card is written afresh from the checkpoint (metrics as a table with their meaning), not read from the
+    # shipped .md, which older exports wrote with raw metric keys
+    card = model_card(entry, None, _architecture_parameters(entry)) if g is None else \
+        model_card(g.entry, g.meta, g.num_parameters)
     head = f"**Status: {status}**" if g is None else f"Status: {status}"
     existing = lambda p: p if p.is_file() else None
     return ModelInfo(name, status, f"{head}\n\n{card}", existing(folder / f"{name}-losses.png"),

@@ -12,7 +12,7 @@ import re
 import gradio as gr
 
 from . import digits, explore, faces, interpolate, models, project, text, train
-from .common import MODEL_WORK, refreshed_menu
+from .common import MODEL_WORK, explain_choice, refreshed_menu
 
 TITLE = "gan_demo — hands-on GANs"
 HEADER = ("# gan_demo: hands-on GANs\n"
@@ -24,6 +24,14 @@ CSS = """
 /* a 64-pixel walk or picture would otherwise stay 64 pixels wide in a large box */
 #walk-gif img, #explore-image img { width: 100%; height: 100%; object-fit: contain; }
 #walk-strip img { width: 100% !important; height: auto !important; }
+/* seed captions below each thumbnail, not over a third of a 28-pixel digit */
+#faces-gallery .thumbnail-item { display: flex; flex-direction: column; aspect-ratio: auto; height: auto;
+                                 overflow: visible; }
+#faces-gallery .thumbnail-item img { aspect-ratio: 1; width: 100%; height: auto; image-rendering: pixelated; }
+#faces-gallery .caption-label { position: static; transform: none; max-width: 100%; padding: 2px 0 0 0;
+                                background: none; color: var(--body-text-color-subdued); font-size: var(--text-sm);
+                                text-align: center; border: none; }
+.picture-heading p { margin: 0 0 4px 0; font-weight: 600; }
 """ + train.CSS + project.CSS
 LAUNCH_OPTIONS = dict(theme=gr.themes.Soft(), css=CSS, show_error=True)
 QUEUE_SIZE = 64             # requests waiting beyond this are turned away instead of piling up
@@ -73,9 +81,11 @@ def _wire_page_load(demo, f, i, e, d, t, p) -> None:
     """On each visit: menus show which checkpoints are usable, the best model is selected, a first grid appears."""
     def menus():
         image = refreshed_menu("image")
-        return image, image, image, refreshed_menu("conditional"), refreshed_menu("text"), image
+        return (image, image, image, refreshed_menu("conditional"), refreshed_menu("text"), image,
+                *text.availability())
 
-    demo.load(menus, None, [f.model, i.model, e.model, d.model, t.model, p.model], api_visibility="private").then(
+    menus_out = [f.model, i.model, e.model, d.model, t.model, p.model, t.run, t.unavailable]
+    demo.load(menus, None, menus_out, api_visibility="private").then(
         f.first_grid, [f.model, f.seed, f.count, f.truncation], [f.gallery, f.download, f.note],
         preprocess=False, api_visibility="private", **MODEL_WORK)
 
@@ -106,6 +116,8 @@ def build_app() -> gr.Blocks:
         _wire_projection(tabs, p, i, e)
         _wire_page_load(demo, f, i, e, d, t, p)
         _wire_my_runs(demo, tr, f, i, e, d, t, p)
+        for menu in (f.model, i.model, e.model, d.model, t.model, p.model):
+            menu.input(explain_choice, menu, None, api_visibility="private", queue=False)
     demo.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
     return demo
 
