@@ -31,6 +31,7 @@ CSS = """
 #faces-gallery .caption-label { position: static; transform: none; max-width: 100%; padding: 2px 0 0 0;
                                 background: none; color: var(--body-text-color-subdued); font-size: var(--text-sm);
                                 text-align: center; border: none; }
+#faces-gallery .thumbnail-item.selected .caption-label { color: var(--body-text-color); font-weight: 600; }
 .picture-heading p { margin: 0 0 4px 0; font-weight: 600; }
 """ + train.CSS + project.CSS
 LAUNCH_OPTIONS = dict(theme=gr.themes.Soft(), css=CSS, show_error=True)

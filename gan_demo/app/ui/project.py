@@ -27,10 +27,16 @@ INTRO = ("Upload a picture, or draw a digit, and the app searches the model's la
          "draw what they learned, so a face comes back as the nearest face this model can draw.")
 SOURCES = [("Upload a picture", "upload"), ("Draw a digit", "draw")]
 # the sketch pad opens with no tool chosen ("select the draw tool to start"): choose the brush for the visitor
-SELECT_BRUSH = """() => setTimeout(() => {
-  const b = document.querySelector('#project-sketch button[aria-label="Brush"]');
-  if (b && !b.classList.contains('selected')) b.click();
-}, 300)"""
+# (it appears a moment after it is made visible, later on a busy machine: look for it for up to 5 s)
+SELECT_BRUSH = """() => {
+  let tries = 0;
+  const pick = () => {
+    const b = document.querySelector('#project-sketch button[aria-label="Brush"]');
+    if (b && b.offsetParent !== null) { if (!b.classList.contains('selected')) b.click(); }
+    else if (++tries < 25) setTimeout(pick, 200);
+  };
+  setTimeout(pick, 200);
+}"""
 UPDATE_S = 0.5
 DISPLAY = 224               # both pictures are shown at this size (nearest neighbour: pixels stay sharp)
 CSS = """
