@@ -10,7 +10,6 @@ picture look like an MNIST digit (light stroke on black, cropped to the ink, 20 
 from __future__ import annotations
 
 import io
-import math
 import warnings
 from pathlib import Path
 
