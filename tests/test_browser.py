@@ -75,8 +75,7 @@ def test_project_a_drawing_then_explore_and_walk_from_it(page):
     page.locator("#project-model input").fill("mnist-cdcgan")
     page.keyboard.press("Enter")
     page.wait_for_selector("#project-sketch canvas")
-    page.wait_for_function("() => document.querySelector('#project-sketch button[aria-label=\"Brush\"]')"
-                           "?.classList.contains('selected')")          # the brush is chosen for the visitor
+    page.wait_for_selector("#project-sketch[data-brush=on]")            # the brush is chosen for the visitor
     box = page.locator("#project-sketch canvas").first.bounding_box()
     at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])
     page.mouse.move(*at(0.3, 0.25))

@@ -31,9 +31,11 @@ SOURCES = [("Upload a picture", "upload"), ("Draw a digit", "draw")]
 SELECT_BRUSH = """() => {
   let tries = 0;
   const pick = () => {
-    const b = document.querySelector('#project-sketch button[aria-label="Brush"]');
-    if (b && b.offsetParent !== null) { if (!b.classList.contains('selected')) b.click(); }
-    else if (++tries < 25) setTimeout(pick, 200);
+    const pad = document.querySelector('#project-sketch');
+    const b = pad && pad.querySelector('button[aria-label="Brush"]');
+    if (b && b.offsetParent !== null) {
+      if (pad.dataset.brush !== 'on') { b.click(); pad.dataset.brush = 'on'; }   // once: a second click toggles
+    } else if (++tries < 25) setTimeout(pick, 200);
   };
   setTimeout(pick, 200);
 }"""
