@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .latents import sample_latents
+
 
 @torch.no_grad()
 def compute_directions(net, z_dim: int, *, num_classes: int = 0, k: int = 10, n: int = 4000,
@@ -12,7 +14,7 @@ def compute_directions(net, z_dim: int, *, num_classes: int = 0, k: int = 10, n:
     feats = []
     hook = layer.register_forward_hook(lambda m, i, o: feats.append(o.flatten(1).float().cpu()))
     g = torch.Generator().manual_seed(seed)
-    zs = torch.randn(n, z_dim, generator=g) if dist == "normal" else torch.rand(n, z_dim, generator=g) * 2 - 1
+    zs = sample_latents(n, z_dim, dist, g)
     labels = torch.randint(0, max(num_classes, 1), (n,), generator=g)
     was_training = net.training
     net.eval()

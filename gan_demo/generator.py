@@ -54,7 +54,7 @@ class GanGenerator:
         d = self.meta.get("directions") or {}
         self.directions = d.get("vectors")
         self.direction_labels = d.get("labels", [])
-        self.codec = TextCodec(entry.config.get("vocab"), entry.config["seq_len"]) if entry.is_text else None
+        self.codec = TextCodec(entry.config.vocab, entry.config.seq_len) if entry.is_text else None
 
     # --- facts ------------------------------------------------------------------------------------------------
     @property

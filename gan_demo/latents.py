@@ -1,37 +1,31 @@
 """Latent maths: seeds → z (identical on every machine), lerp/slerp paths, the truncation trick."""
 from __future__ import annotations
 
-import operator
-
 import torch
 
-MAX_SEED = 2 ** 32 - 1
+from . import validate
+from .validate import MAX_SEED
+
+check_seed = validate.seed          # a seed: a whole number in [0, 2**32 - 1] (3.0 passes; NaN, 3.5, '3' do not)
 
 
-def check_seed(seed) -> int:
-    """A seed is a whole number in [0, 2**32 - 1]; floats like 3.0 are accepted, NaN/3.5/strings are not."""
-    if isinstance(seed, float) and seed.is_integer():
-        seed = int(seed)
-    try:
-        if isinstance(seed, bool):
-            raise TypeError
-        seed = operator.index(seed)
-    except TypeError:
-        raise ValueError(f"seed must be a whole number, got {seed!r}") from None
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
-    return seed
+def sample_latents(n: int, dim: int, dist: str = "normal", generator: torch.Generator | None = None,
+                   device=None) -> torch.Tensor:
+    """n×dim latents from the prior: N(0, 1), or uniform in [-1, 1); every draw from `generator` (on its device).
+    The one latent sampler: seeds, training steps, calibration, directions and benchmarks all draw through it."""
+    shape = (n, dim)
+    if dist == "uniform":
+        return torch.rand(shape, generator=generator, device=device) * 2 - 1
+    if dist == "normal":
+        return torch.randn(shape, generator=generator, device=device)
+    raise ValueError(f"latent distribution must be 'normal' or 'uniform', got {validate.quoted(dist)}")
 
 
 def seed_latents(seeds, dim: int, dist: str = "normal") -> torch.Tensor:
     """One z per seed, drawn on the CPU from a generator seeded with it (so the same on every machine)."""
     out = torch.empty(len(seeds), dim)
     for i, s in enumerate(seeds):
-        g = torch.Generator().manual_seed(check_seed(s))
-        if dist == "uniform":
-            out[i] = torch.rand(dim, generator=g) * 2 - 1
-        else:
-            out[i] = torch.randn(dim, generator=g)
+        out[i] = sample_latents(1, dim, dist, torch.Generator().manual_seed(check_seed(s)))[0]
     return out
 
 
@@ -71,4 +65,4 @@ def walk(z: torch.Tensor, directions: torch.Tensor, amounts) -> torch.Tensor:
     return z + amounts @ directions[: len(amounts)]
 
 
-__all__ = ["MAX_SEED", "check_seed", "seed_latents", "truncate", "lerp", "slerp", "interpolation_path", "walk"]
+__all__ = ["MAX_SEED", "check_seed", "sample_latents", "seed_latents", "truncate", "lerp", "slerp", "interpolation_path", "walk"]

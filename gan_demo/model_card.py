@@ -89,8 +89,8 @@ def hardware_text(text: str) -> str:
 def architecture_summary(entry: ModelEntry) -> str:
     c = entry.config
     if entry.is_text:
-        return (f"1D-conv residual generator ({c['n_blocks']} blocks, width {c['dim']}) → softmax over "
-                f"{len(c.get('vocab', [])) or 'the'} characters × {c['seq_len']} positions; 1D-conv critic")
+        return (f"1D-conv residual generator ({c.n_blocks} blocks, width {c.dim}) → softmax over "
+                f"{len(c.vocab or ()) or 'the'} characters × {c.seq_len} positions; 1D-conv critic")
     shape = "×".join(map(str, entry.output_shape))
     kind = {"mlp": "MLP", "dcgan": "DCGAN"}.get(entry.arch, entry.arch)
     cond = f", conditioned on {entry.num_classes} classes" if entry.num_classes else ""

@@ -1,8 +1,14 @@
-"""The catalogue of shipped models: one entry per name; everything else reads it."""
+"""The catalogue of shipped models: one entry per name; everything else reads it. Entries are immutable (frozen
+dataclasses, typed architecture configs from gan_demo.config, a read-only REGISTRY); a variant, such as a narrower
+model a campaign trains, is a new entry: `entry.with_config(ngf=32)`, `entry.with_recipe(steps=100)`."""
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+import dataclasses
+import types
+from dataclasses import dataclass
+
+from .config import ArchConfig, DCGANConfig, MLPConfig, TextConfig, config_from_dict
 
 MNIST_LICENSE = "MNIST: CC BY-SA 3.0, Y. LeCun and C. Cortes (LeCun, Bottou, Bengio, Haffner 1998)"
 CIFAR_LICENSE = ("CIFAR-10: Krizhevsky (2009), 'Learning Multiple Layers of Features from Tiny Images'; "
@@ -28,6 +34,7 @@ class Recipe:
     ema: float = 0.999           # generator EMA decay (0 disables)
     flip: bool = False           # random horizontal flips (faces)
     label_smoothing: float = 0.0 # text GAN: smoothing of the real one-hots
+    diffaug: str = ""            # DiffAugment policy before every D call, e.g. "color,translation,cutout"
     log_every: int = 50
     sample_every: int = 500
 
@@ -38,20 +45,33 @@ class ModelEntry:
     family: str          # gan, dcgan, wgangp, lsgan, cgan, cdcgan
     dataset: str         # mnist, cifar10, celeba64, celeba128, text
     arch: str            # key into gan_demo.models.ARCHITECTURES: mlp, dcgan, text_conv
-    config: dict         # architecture config (shared by G and D)
+    config: ArchConfig   # architecture config (shared by G and D); a mapping given here becomes the arch's config
     recipe: Recipe
     description: str
     license: str
     latent_dist: str = "normal"   # "normal" or "uniform" (in [-1, 1))
-    class_names: list = field(default_factory=list)
+    class_names: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "config", config_from_dict(self.arch, self.config))
+        object.__setattr__(self, "class_names", tuple(self.class_names))
+        if not isinstance(self.recipe, Recipe):
+            raise TypeError(f"recipe must be a Recipe, got {type(self.recipe).__name__}")
+
+    def with_config(self, **changes) -> "ModelEntry":
+        """This entry with some architecture settings changed (e.g. narrower widths, a text vocabulary)."""
+        return dataclasses.replace(self, config=dataclasses.replace(self.config, **changes))
+
+    def with_recipe(self, **changes) -> "ModelEntry":
+        return dataclasses.replace(self, recipe=dataclasses.replace(self.recipe, **changes))
 
     @property
     def latent_dim(self) -> int:
-        return self.config["z_dim"]
+        return self.config.z_dim
 
     @property
     def num_classes(self) -> int:
-        return self.config.get("num_classes", 0)
+        return getattr(self.config, "num_classes", 0)
 
     @property
     def is_text(self) -> bool:
@@ -61,101 +81,116 @@ class ModelEntry:
     def output_shape(self) -> tuple:
         c = self.config
         if self.is_text:
-            return (c["seq_len"],)
-        return (c["channels"], c["resolution"], c["resolution"])
+            return (c.seq_len,)
+        return (c.channels, c.resolution, c.resolution)
 
     @property
     def weights_file(self) -> str:
         return f"{self.name}.safetensors"
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["recipe"]["betas"] = list(self.recipe.betas)
+        """JSON-ready (a checkpoint's `entry` metadata)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["config"] = self.config.to_dict()
+        d["recipe"] = {**dataclasses.asdict(self.recipe), "betas": list(self.recipe.betas)}
+        d["class_names"] = list(self.class_names)
         return d
 
     @staticmethod
     def from_dict(d: dict) -> "ModelEntry":
+        """Back from to_dict(), also for older checkpoints (whose config is a plain dict)."""
         d = copy.deepcopy(d)
         recipe = d.pop("recipe")
         recipe["betas"] = tuple(recipe["betas"])
         return ModelEntry(recipe=Recipe(**recipe), **d)
 
 
-def _mnist(name, family, arch, config, recipe, description, latent_dist="normal"):
-    config = {"resolution": 28, "channels": 1, **config}
-    return ModelEntry(name, family, "mnist", arch, config, recipe, description, MNIST_LICENSE, latent_dist,
-                      MNIST_CLASSES if config.get("num_classes") else [])
+def _arch(config: ArchConfig) -> str:
+    return {MLPConfig: "mlp", DCGANConfig: "dcgan", TextConfig: "text_conv"}[type(config)]
 
 
-def _cifar(name, family, arch, config, recipe, description, latent_dist="normal"):
-    config = {"resolution": 32, "channels": 3, **config}
-    return ModelEntry(name, family, "cifar10", arch, config, recipe, description, CIFAR_LICENSE, latent_dist)
+def _mnist(name, family, config, recipe, description, latent_dist="normal"):
+    config = dataclasses.replace(config, resolution=28, channels=1)
+    return ModelEntry(name, family, "mnist", _arch(config), config, recipe, description, MNIST_LICENSE, latent_dist,
+                      MNIST_CLASSES if config.num_classes else ())
+
+
+def _cifar(name, family, config, recipe, description, latent_dist="normal"):
+    config = dataclasses.replace(config, resolution=32, channels=3)
+    return ModelEntry(name, family, "cifar10", _arch(config), config, recipe, description, CIFAR_LICENSE, latent_dist)
 
 
 def _celeba(name, family, res, config, recipe, description):
-    config = {"resolution": res, "channels": 3, **config}
+    config = dataclasses.replace(config, resolution=res, channels=3)
     return ModelEntry(name, family, f"celeba{res}", "dcgan", config, recipe, description, CELEBA_LICENSE)
+
+
+def _mlp(z_dim, g_hidden, d_hidden, num_classes=0) -> MLPConfig:
+    return MLPConfig(z_dim, resolution=0, channels=0, num_classes=num_classes, g_hidden=tuple(g_hidden),
+                     d_hidden=tuple(d_hidden))            # resolution and channels: set by the dataset's helper
+
+
+def _dc(z_dim, ngf, ndf, d_norm, num_classes=0) -> DCGANConfig:
+    return DCGANConfig(z_dim, resolution=0, channels=0, num_classes=num_classes, ngf=ngf, ndf=ndf, d_norm=d_norm)
 
 
 _ENTRIES = [
     # --- MNIST -----------------------------------------------------------------------------------------------
-    _mnist("mnist-gan", "gan", "mlp", {"z_dim": 100, "g_hidden": [128, 256, 512], "d_hidden": [512, 256, 128]},
+    _mnist("mnist-gan", "gan", _mlp(100, [128, 256, 512], [512, 256, 128]),
            Recipe("bce", batch=64, steps=10000, sample_every=1000),
            "Vanilla GAN: MLP generator (Linear+BatchNorm1d+ReLU, tanh) and LeakyReLU MLP discriminator."),
-    _mnist("mnist-dcgan", "dcgan", "dcgan", {"z_dim": 100, "ngf": 64, "ndf": 64, "d_norm": "batch"},
+    _mnist("mnist-dcgan", "dcgan", _dc(100, 64, 64, "batch"),
            Recipe("bce", batch=64, steps=3000),
            "DCGAN for 28x28 digits: transposed convolutions with batch norm; Adam lr 2e-4, beta1 0.5."),
-    _mnist("mnist-wgangp", "wgangp", "dcgan", {"z_dim": 100, "ngf": 32, "ndf": 32, "d_norm": "none"},
+    _mnist("mnist-wgangp", "wgangp", _dc(100, 32, 32, "none"),
            Recipe("wgangp", lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9), n_critic=5, batch=64, steps=2500),
            "WGAN-GP: DCGAN generator, critic without batch norm or sigmoid; 5 critic steps, lambda 10."),
-    _mnist("mnist-lsgan", "lsgan", "dcgan", {"z_dim": 96, "ngf": 64, "ndf": 64, "d_norm": "batch"},
+    _mnist("mnist-lsgan", "lsgan", _dc(96, 64, 64, "batch"),
            Recipe("lsgan", batch=64, steps=3000),
            "Least-squares GAN: DC generator and discriminator with least-squares losses, uniform noise in [-1, 1).",
            latent_dist="uniform"),
-    _mnist("mnist-cgan", "cgan", "mlp", {"z_dim": 100, "num_classes": 10, "g_hidden": [256, 512, 1024],
-                                           "d_hidden": [1024, 512, 256]},
+    _mnist("mnist-cgan", "cgan", _mlp(100, [256, 512, 1024], [1024, 512, 256], num_classes=10),
            Recipe("bce", batch=64, steps=10000, sample_every=1000),
            "Conditional GAN: one-hot digit label concatenated to z and to the discriminator's input (MLPs)."),
-    _mnist("mnist-cdcgan", "cdcgan", "dcgan", {"z_dim": 100, "ngf": 64, "ndf": 64, "d_norm": "batch",
-                                                 "num_classes": 10},
+    _mnist("mnist-cdcgan", "cdcgan", _dc(100, 64, 64, "batch", num_classes=10),
            Recipe("bce", batch=64, steps=4000),
            "Conditional DCGAN: one-hot label joined to z and as constant label maps to the discriminator."),
     # --- CIFAR-10 --------------------------------------------------------------------------------------------
-    _cifar("cifar10-gan", "gan", "mlp", {"z_dim": 100, "g_hidden": [256, 512, 1024], "d_hidden": [1024, 512, 256]},
+    _cifar("cifar10-gan", "gan", _mlp(100, [256, 512, 1024], [1024, 512, 256]),
            Recipe("bce", batch=128, steps=30000, sample_every=2000),
            "Vanilla GAN on CIFAR-10: MLP generator and discriminator."),
-    _cifar("cifar10-dcgan", "dcgan", "dcgan", {"z_dim": 100, "ngf": 64, "ndf": 64, "d_norm": "batch"},
+    _cifar("cifar10-dcgan", "dcgan", _dc(100, 64, 64, "batch"),
            Recipe("bce", batch=128, steps=30000, sample_every=2000),
            "DCGAN for 32x32 colour images (3 transposed-conv upsamplings from 4x4)."),
-    _cifar("cifar10-wgangp", "wgangp", "dcgan", {"z_dim": 128, "ngf": 64, "ndf": 64, "d_norm": "none"},
+    _cifar("cifar10-wgangp", "wgangp", _dc(128, 64, 64, "none"),
            Recipe("wgangp", lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9), n_critic=5, batch=64, steps=30000,
                   sample_every=2000),
            "WGAN-GP on CIFAR-10: DCGAN generator, critic without batch norm, Adam (0, 0.9), 5 critic steps."),
-    _cifar("cifar10-lsgan", "lsgan", "dcgan", {"z_dim": 100, "ngf": 64, "ndf": 64, "d_norm": "batch"},
+    _cifar("cifar10-lsgan", "lsgan", _dc(100, 64, 64, "batch"),
            Recipe("lsgan", batch=128, steps=30000, sample_every=2000),
            "LSGAN on CIFAR-10: least-squares losses with the DCGAN generator, uniform noise in [-1, 1).",
            latent_dist="uniform"),
     # --- CelebA faces ----------------------------------------------------------------------------------------
-    _celeba("celeba64-dcgan", "dcgan", 64, {"z_dim": 100, "ngf": 64, "ndf": 64, "d_norm": "batch"},
+    _celeba("celeba64-dcgan", "dcgan", 64, _dc(100, 64, 64, "batch"),
             Recipe("bce", batch=128, steps=30000, flip=True, sample_every=2000),
             "DCGAN faces at 64x64 (the classic DCGAN generator and discriminator)."),
-    _celeba("celeba128-dcgan", "dcgan", 128, {"z_dim": 100, "ngf": 64, "ndf": 64, "d_norm": "batch"},
+    _celeba("celeba128-dcgan", "dcgan", 128, _dc(100, 64, 64, "batch"),
             Recipe("bce", batch=128, steps=30000, flip=True, sample_every=2000),
             "DCGAN faces at 128x128: discriminator with batch norm in all but the first and last blocks."),
-    _celeba("celeba128-wgangp", "wgangp", 128, {"z_dim": 128, "ngf": 64, "ndf": 64, "d_norm": "none"},
+    _celeba("celeba128-wgangp", "wgangp", 128, _dc(128, 64, 64, "none"),
             Recipe("wgangp", lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9), n_critic=5, batch=64, steps=30000,
                    flip=True, sample_every=2000),
             "WGAN-GP faces at 128x128, z in R^128 (Algorithm 1 of Gulrajani et al.)."),
     # --- text ------------------------------------------------------------------------------------------------
     ModelEntry("text-wgangp", "wgangp", "text", "text_conv",
-               {"z_dim": 64, "seq_len": 64, "dim": 256, "n_blocks": 5},
+               TextConfig(z_dim=64, seq_len=64, dim=256, n_blocks=5),
                Recipe("wgangp", lr_g=1e-4, lr_d=1e-4, betas=(0.5, 0.9), n_critic=10, batch=64, steps=20000,
                       label_smoothing=0.1, ema=0.999, sample_every=1000),
                "Character-level WGAN-GP: residual 1D-conv generator emitting a softmax per position, 1D-conv critic.",
                TEXT_LICENSE),
 ]
 
-REGISTRY: dict[str, ModelEntry] = {e.name: e for e in _ENTRIES}
+REGISTRY: types.MappingProxyType[str, ModelEntry] = types.MappingProxyType({e.name: e for e in _ENTRIES})  # read-only
 
 
 def list_models(dataset: str | None = None) -> list[str]:

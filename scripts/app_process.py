@@ -41,8 +41,7 @@ def make_tiny_weights(folder: Path, names=None, directions: bool = True) -> Path
     folder.mkdir(parents=True, exist_ok=True)
     for name in names or REGISTRY:
         e = REGISTRY[name]
-        torch.manual_seed(0)
-        g = build_generator(e.arch, e.config).eval()
+        g = build_generator(e.arch, e.config, generator=torch.Generator().manual_seed(0)).eval()
         d = None
         if directions and not e.is_text:
             d = compute_directions(g, e.latent_dim, num_classes=e.num_classes, n=300, k=8, dist=e.latent_dist)

@@ -231,7 +231,6 @@ def test_digits_limits(store):
 # --- Text ------------------------------------------------------------------------------------------------------
 def test_text_counts_and_determinism(store, monkeypatch, tmp_path):
     monkeypatch.setenv("GAN_DEMO_DATA", str(tmp_path))                      # no corpus there
-    monkeypatch.setattr(service, "REPO", tmp_path / "repo")
     a = service.text("text-wgangp", 0, 5, store=store)
     b = service.text("text-wgangp", 0, 5, store=store)
     assert [r[:2] for r in a.rows] == [r[:2] for r in b.rows] and len(a.rows) == 5

@@ -35,7 +35,8 @@ def test_tiny_case_reports_ours_naive_and_ratio(tmp_path):
                        out=lines.append)
     (row,) = report["results"]
     assert row["error"] is None
-    assert row["ours_img_s"] > 0 and row["naive_img_s"] > 0 and row["ratio"] > 0
+    assert row["ours_img_s"] > 0 and row["naive_img_s"] > 0
+    assert row["ratio"] == pytest.approx(row["ours_img_s"] / row["naive_img_s"], rel=0.02)
     assert all(math.isfinite(row[k]) for k in ("d_loss", "g_loss", "naive_d_loss", "naive_g_loss"))
     assert "synthetic" in report["data"]["mnist"]               # the empty folder holds no MNIST
     assert any(line.startswith("mnist-gan") and "×" in line for line in lines)

@@ -74,6 +74,7 @@ def test_broken_resume_files_are_one_line_errors_and_never_run_code(tmp_path, go
     for what, data in breakages(good_resume, tmp_path).items():
         run = tmp_path / what.replace(" ", "_")
         t = trainer(run)
+        run.mkdir()                                       # (a trainer writes nothing before it trains)
         (run / "resume.pt").write_bytes(data)
         with pytest.raises(TrainingError) as caught:
             t.load_resume()

@@ -1,18 +1,30 @@
-"""The CLI as a newcomer meets it: bad arguments give one line and a non-zero exit; a tiny run works."""
+"""The CLI as a newcomer meets it: bad arguments give one line and a non-zero exit; a tiny run works.
+`training.cli.main()` runs in this process (no interpreter and torch start per case), except where a test needs a
+process to kill."""
 import json
-import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from training.cli import main
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "training", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+@pytest.fixture
+def run(capsys):
+    """main(args) → (exit code, stdout, stderr lines); SIGTERM's handler (set by `train`) is put back after."""
+    before = signal.getsignal(signal.SIGTERM)
+
+    def call(*args):
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, [l for l in err.splitlines() if l.strip()]
+    yield call
+    signal.signal(signal.SIGTERM, before)
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -30,35 +42,36 @@ def run(*args, env=None):
     (["export", "/no/such/run"], "no exported generator"),
     (["frobnicate"], "invalid choice"),
 ])
-def test_bad_arguments_one_line_nonzero(args, needle):
-    r = run(*args)
-    assert r.returncode != 0
-    lines = [l for l in r.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.stderr
+def test_bad_arguments_one_line_nonzero(args, needle, run):
+    code, _, lines = run(*args)
+    assert code != 0
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], lines
 
 
-def test_train_resume_export_sample(tmp_path, mnist_root):
+def test_train_resume_export_sample(tmp_path, mnist_root, run):
     out = tmp_path / "run"
-    r = run("train", "--model", "mnist-gan", "--data", str(mnist_root), "--steps", "20", "--batch", "16",
-            "--out", str(out), "--log-every", "10", "--sample-every", "10")
-    assert r.returncode == 0, r.stderr
-    r = run("train", "--model", "mnist-gan", "--data", str(mnist_root), "--steps", "30", "--batch", "16",
-            "--out", str(out), "--resume", "--log-every", "10", "--sample-every", "10")
-    assert r.returncode == 0 and "resuming mnist-gan at step 20" in r.stderr, r.stderr
+    code, _, err = run("train", "--model", "mnist-gan", "--data", mnist_root, "--steps", "20", "--batch", "16",
+                       "--out", out, "--log-every", "10", "--sample-every", "10")
+    assert code == 0, err
+    code, _, err = run("train", "--model", "mnist-gan", "--data", mnist_root, "--steps", "30", "--batch", "16",
+                       "--out", out, "--resume", "--log-every", "10", "--sample-every", "10")
+    assert code == 0 and any("resuming mnist-gan at step 20" in l for l in err), err
     dest = tmp_path / "w" / "mnist-gan.safetensors"
-    assert run("export", str(out), "--to", str(dest)).returncode == 0
-    r = run("sample", str(dest), "--seeds", "0-15", "--out", str(tmp_path / "grid.png"))
-    assert r.returncode == 0 and (tmp_path / "grid.png").is_file(), r.stderr
-    r = run("train", "--model", "mnist-gan", "--out", str(tmp_path / "fresh"), "--resume")
-    assert r.returncode != 0 and "no resume file" in r.stderr
+    assert run("export", out, "--to", dest)[0] == 0
+    code, _, err = run("sample", dest, "--seeds", "0-15", "--out", tmp_path / "grid.png")
+    assert code == 0 and (tmp_path / "grid.png").is_file(), err
+    code, _, err = run("train", "--model", "mnist-gan", "--out", tmp_path / "fresh", "--resume")
+    assert code != 0 and "no resume file" in err[-1]
 
 
-def test_list():
-    r = run("list")
-    assert r.returncode == 0 and "mnist-cdcgan" in r.stdout and "text-wgangp" in r.stdout
+def test_list(run):
+    code, out, _ = run("list")
+    lines = out.splitlines()
+    from gan_demo.registry import REGISTRY
+    assert code == 0 and [l.split()[0] for l in lines] == list(REGISTRY)
 
 
-def test_a_killed_run_resumes_from_its_last_saved_state(tmp_path, mnist_root):
+def test_a_killed_run_resumes_from_its_last_saved_state(tmp_path, mnist_root, run):
     import signal
     import time
     out = tmp_path / "killed"
@@ -78,9 +91,9 @@ def test_a_killed_run_resumes_from_its_last_saved_state(tmp_path, mnist_root):
     import torch
     step = torch.load(out / "resume.pt", weights_only=True)["step"]
     assert step > 0 and step % 10 == 0
-    r = run("train", "--model", "mnist-gan", "--data", str(mnist_root), "--steps", str(step + 10), "--batch", "16",
-            "--out", str(out), "--resume", "--log-every", "5", "--sample-every", "10")
-    assert r.returncode == 0 and f"resuming mnist-gan at step {step}" in r.stderr, r.stderr
+    code, _, err = run("train", "--model", "mnist-gan", "--data", mnist_root, "--steps", step + 10, "--batch", "16",
+                       "--out", out, "--resume", "--log-every", "5", "--sample-every", "10")
+    assert code == 0 and any(f"resuming mnist-gan at step {step}" in l for l in err), err
     steps = [json.loads(l)["step"] for l in (out / "log.jsonl").read_text().splitlines()]
     assert steps == sorted(steps) and steps[-1] == step + 10 and len(steps) == len(set(steps))
 

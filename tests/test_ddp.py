@@ -39,10 +39,7 @@ LINES = ["The cat sat on the mat.", "It's a fine day, isn't it?", "Go home now!"
 
 def text_entry() -> ModelEntry:
     """text-wgangp made small: no batch norm anywhere, the gradient penalty's double backward, 2 critic steps."""
-    d = REGISTRY["text-wgangp"].to_dict()
-    d["config"].update(dim=32, n_blocks=1)
-    d["recipe"].update(n_critic=2)
-    return ModelEntry.from_dict(d)
+    return REGISTRY["text-wgangp"].with_config(dim=32, n_blocks=1).with_recipe(n_critic=2)
 
 
 def image_data(n=64) -> ImageData:

@@ -5,6 +5,7 @@ from torch import nn
 
 from gan_demo.models import build_discriminator, build_generator, count_parameters
 from gan_demo.registry import REGISTRY, get_entry, list_models
+from gan_demo.text_codec import DEFAULT_VOCAB
 
 REQUIRED = ["mnist-gan", "mnist-dcgan", "mnist-wgangp", "mnist-lsgan", "mnist-cgan", "mnist-cdcgan", "cifar10-gan",
             "cifar10-dcgan", "cifar10-wgangp", "cifar10-lsgan", "celeba64-dcgan", "celeba128-dcgan",
@@ -27,8 +28,7 @@ def test_entry_builds_and_runs_forward_backward(name):
     z = torch.randn(2, e.latent_dim)
     y = torch.tensor([3, 7]) if e.num_classes else None
     x = G(z, y)
-    expected = (2, len(e.config.get("vocab", [])) or x.shape[1], e.config["seq_len"]) if e.is_text \
-        else (2, *e.output_shape)
+    expected = (2, len(DEFAULT_VOCAB), 64) if e.is_text else (2, *e.output_shape)
     assert tuple(x.shape) == expected
     if not e.is_text:
         assert x.min() >= -1 and x.max() <= 1
@@ -36,7 +36,16 @@ def test_entry_builds_and_runs_forward_backward(name):
     assert score.shape == (2,)
     score.sum().backward()
     assert all(p.grad is not None for p in G.parameters())
-    assert count_parameters(G) > 0
+    # the state-dict count (what export and push use) leaves batch-norm statistics out, as the module count does
+    assert count_parameters(G.state_dict()) == count_parameters(G)
+
+
+def test_parameter_counts_of_the_mnist_mlps():
+    e = REGISTRY["mnist-gan"]            # 100 → 128 → 256 → 512 → 784, BN after each hidden Linear
+    g = (100 * 128 + 128 + 2 * 128) + (128 * 256 + 256 + 2 * 256) + (256 * 512 + 512 + 2 * 512) + (512 * 784 + 784)
+    d = (784 * 512 + 512) + (512 * 256 + 256) + (256 * 128 + 128) + (128 + 1)
+    assert count_parameters(build_generator(e.arch, e.config)) == g
+    assert count_parameters(build_discriminator(e.arch, e.config)) == d
 
 
 def _layers(module, kind):
@@ -60,13 +69,24 @@ def test_wgangp_critics_have_no_batchnorm_and_no_sigmoid():
         D = build_discriminator(e.arch, e.config)
         assert not _layers(D, nn.modules.batchnorm._BatchNorm), name
         assert not _layers(D, nn.Sigmoid), name
-        assert e.recipe.loss == "wgangp" and e.recipe.gp_weight == 10
-    for name in ["mnist-wgangp", "cifar10-wgangp", "celeba128-wgangp"]:
-        r = REGISTRY[name].recipe
-        assert r.betas == (0.0, 0.9) and r.n_critic == 5
-    assert REGISTRY["text-wgangp"].recipe.n_critic == 10
-    assert REGISTRY["celeba128-wgangp"].latent_dim == 128
-    assert REGISTRY["text-wgangp"].latent_dim == 64
+        assert e.recipe.loss == "wgangp"
+
+
+def test_the_trainer_takes_n_critic_critic_steps_per_generator_step(tmp_path):
+    """WGAN-GP's schedule as the trainer runs it (not as the registry states it): n_critic optimiser steps of the
+    critic, each on a fresh real batch, for one of the generator."""
+    from training.data import ImageData
+    from training.loop import Trainer
+    e = REGISTRY["mnist-wgangp"]
+    data = ImageData(torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8), None, "random")
+    t = Trainer(e.with_config(ngf=8, ndf=8), data, tmp_path, steps=2, batch=4, device="cpu", progress=False)
+    calls = []
+    for name in ("opt_d", "opt_g"):
+        opt = getattr(t, name)
+        step = opt.step
+        opt.step = lambda *a, _step=step, _name=name, **kw: (calls.append(_name), _step(*a, **kw))[1]
+    t.train_step()
+    assert calls == ["opt_d"] * e.recipe.n_critic + ["opt_g"] and e.recipe.n_critic > 1
 
 
 def test_mnist_dcgan_generator_follows_the_reference_shapes():
@@ -121,3 +141,21 @@ def test_text_generator_masks_after_eos():
         probs[0, tok, t] = 1.0
     masked = mask_after_eos(probs)
     assert masked[0, :, :3].sum() == 3 and masked[0, :, 3:].sum() == 0
+
+
+def test_soft_eos_masking_keeps_each_position_with_the_chance_that_no_earlier_one_ended():
+    """Generated sequences are soft: position t is kept with weight Π_{s<t} (1 − p_s(<EOS>))."""
+    from gan_demo.models import mask_after_eos
+    from gan_demo.models.text import EOS_ID
+    v, eos = len(DEFAULT_VOCAB), [0.0, 0.5, 0.25, 1.0, 0.1]
+    probs = torch.zeros(1, v, 5)
+    probs[0, EOS_ID] = torch.tensor(eos)
+    probs[0, EOS_ID + 1] = 1 - torch.tensor(eos)              # the rest of each column on one other character
+    masked = mask_after_eos(probs)
+    alive = torch.tensor([1.0, 1.0, 0.5, 0.5 * 0.75, 0.0])    # the 4th position's <EOS> (p = 1) ends it all
+    torch.testing.assert_close(masked[0].sum(0), alive)
+    torch.testing.assert_close(masked[0, EOS_ID], alive * torch.tensor(eos))
+    logits = torch.randn(3, v, 7, requires_grad=True)         # and gradients flow through the soft mask
+    mask_after_eos(torch.softmax(logits, 1)).sum().backward()
+    assert logits.grad.abs().sum() > 0
+

@@ -87,7 +87,7 @@ def test_text_gan_trains_a_few_steps(tmp_path):
     assert x.shape == (4, len(data.codec), 64)
     assert torch.allclose(x.sum(1)[x.sum(1) > 0], torch.ones(1))           # smoothed one-hots still sum to 1
     entry = REGISTRY["text-wgangp"]
-    small = type(entry).from_dict({**entry.to_dict(), "config": {**entry.config, "dim": 32, "n_blocks": 2}})
+    small = entry.with_config(dim=32, n_blocks=2)
     t = Trainer(small, data, tmp_path / "run", steps=3, batch=8, device="cpu", log_every=1, sample_every=3,
                 progress=False)
     t.train()

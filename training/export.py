@@ -8,11 +8,13 @@ from gan_demo.checkpoint import read_checkpoint, save_checkpoint
 from gan_demo.directions import compute_directions
 from gan_demo.generator import generator_from_checkpoint, resolve_weights, weights_dir
 from gan_demo.model_card import model_card
+from gan_demo.models import count_parameters
 
 
-def export_run(run_dir, to=None, directions: bool = True) -> Path:
-    """RUN_DIR/generator.safetensors → weights/<name>.safetensors (or `to`), plus <name>.md beside it."""
-    src = Path(run_dir) / "generator.safetensors"
+def export_run(run_dir, to=None, directions: bool = True, source: str = "generator.safetensors") -> Path:
+    """RUN_DIR/generator.safetensors (or the run's `source`, e.g. a campaign's best.safetensors) →
+    weights/<name>.safetensors (or `to`), plus <name>.md beside it."""
+    src = Path(run_dir) / source
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no exported generator in this run folder (train it first)")
     entry, state, meta = read_checkpoint(src)
@@ -36,8 +38,7 @@ def write(dest, entry, state, meta, directions=None, metrics=None) -> None:
     metrics = metrics if metrics is not None else meta.get("metrics")
     save_checkpoint(dest, entry, state, training=meta.get("training"), metrics=metrics, directions=d, half=True)
     card_meta = {"training": meta.get("training") or {}, "metrics": metrics or {}, "directions": d or {}}
-    n_params = sum(v.numel() for k, v in state.items() if v.is_floating_point() and "running" not in k)
-    Path(dest).with_suffix(".md").write_text(model_card(entry, card_meta, n_params))
+    Path(dest).with_suffix(".md").write_text(model_card(entry, card_meta, count_parameters(state)))
 
 
 def update_metrics(name_or_path: str, metrics: dict) -> Path:

@@ -37,20 +37,22 @@ from torch.nn.parallel import DistributedDataParallel
 
 from gan_demo.checkpoint import atomic_write, read_checkpoint, save_checkpoint
 from gan_demo.devices import pick_device
-from gan_demo.latents import seed_latents
+from gan_demo.latents import sample_latents, seed_latents
 from gan_demo.models import build_discriminator, build_generator
 from gan_demo.registry import ModelEntry, Recipe
 from gan_demo.render import make_grid, to_pil, to_uint8
 
 from . import distributed
+from .augment import diff_augment
 from .losses import d_loss, g_loss, gradient_penalty
 from .runlog import RunFolder
+from .errors import HintedError
 
 N_FIXED = 64                        # fixed latents shown in the sample grids (seeds 0…63)
 
 
-class TrainingError(Exception):
-    pass
+class TrainingError(HintedError):
+    """A run that cannot start or go on; `hint` says what to change (in the CLI's terms)."""
 
 
 def hardware_name(device: torch.device) -> str:
@@ -93,9 +95,8 @@ class Trainer:
         if lr:
             overrides.update(lr_g=lr, lr_d=lr)
         self.recipe: Recipe = Recipe(**{**r.__dict__, **overrides})
-        if entry.is_text:                        # the vocabulary travels with the checkpoint
-            entry = ModelEntry.from_dict({**entry.to_dict(), "config": {**entry.config, "vocab": data.codec.vocab,
-                                                                        "seq_len": data.codec.max_len}})
+        if entry.is_text:        # the data's vocabulary and length: part of the architecture, so of the checkpoint
+            entry = entry.with_config(vocab=tuple(data.codec.vocab), seq_len=data.codec.max_len)
         self.entry, self.seed = entry, seed
         self.device = pick_device(device)
         self.cuda = self.device.type == "cuda"
@@ -104,23 +105,23 @@ class Trainer:
         self.rank, self.world = distributed.rank(), distributed.world_size()
         self.is_main = self.rank == 0
         if self.recipe.batch % self.world:
-            raise TrainingError(f"batch {self.recipe.batch} does not split over {self.world} processes: "
+            raise TrainingError(f"batch {self.recipe.batch} does not split over {self.world} processes",
                                 f"give --batch a multiple of {self.world} (it is the global batch)")
         if compile and not self.cuda:
-            raise TrainingError(f"--compile needs a CUDA device (it replays CUDA graphs), not '{self.device}': "
-                                f"leave it off here")
+            raise TrainingError(f"--compile needs a CUDA device (it replays CUDA graphs), not '{self.device}'",
+                                "leave it off here")
         if compile and self.world > 1:
-            raise TrainingError("--compile is for one process: leave it off under torchrun")
+            raise TrainingError("--compile is for one process", "leave it off under torchrun")
         part = self.recipe.batch // self.world
         self.rows = slice(self.rank * part, (self.rank + 1) * part)     # this rank's rows of each global batch
-        self.run = RunFolder(run_dir).create() if self.is_main else RunFolder(run_dir)
+        self.run = RunFolder(run_dir)            # created, with its config.json, when training starts
         self.save_every = save_every or self.recipe.sample_every
         self.callback, self.stop_event = callback, stop_event or threading.Event()
         self.progress = progress and self.is_main
 
-        torch.manual_seed(seed)                  # initial weights
-        self.G = build_generator(entry.arch, entry.config)
-        self.D = build_discriminator(entry.arch, entry.config)
+        init = torch.Generator().manual_seed(seed)     # initial weights: a local generator, torch's global one untouched
+        self.G = build_generator(entry.arch, entry.config, generator=init)
+        self.D = build_discriminator(entry.arch, entry.config, generator=init)
         if init_from is not None:                # fine-tune a shipped or exported generator
             _, state, _ = read_checkpoint(init_from)
             self.G.load_state_dict(state)
@@ -133,7 +134,8 @@ class Trainer:
         self.sync_bn = sync_bn and self.world > 1
         if self.sync_bn:         # after the EMA copy: G_ema keeps plain batch norm, so rank 0 samples it alone
             if not self.cuda:
-                raise TrainingError("--sync-bn needs CUDA devices (PyTorch's SyncBatchNorm has no CPU kernel)")
+                raise TrainingError("--sync-bn needs CUDA devices (PyTorch's SyncBatchNorm has no CPU kernel)",
+                                    "leave it off on the CPU")
             self.G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
             self.D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
         adam = dict(betas=self.recipe.betas, fused=True) if self.cuda else dict(betas=self.recipe.betas)
@@ -160,12 +162,18 @@ class Trainer:
             # bound by kernel launches. Same modules, same parameters: state dicts and the EMA are unchanged.
             self._g = torch.compile(self.G, mode="reduce-overhead")
             self._d = torch.compile(self.D, mode="reduce-overhead")
+        self.config = {"model": entry.name, "entry": entry.to_dict(),
+                       "recipe": {**self.recipe.__dict__, "betas": list(self.recipe.betas)},
+                       "seed": seed, "data": data.source, "device": str(self.device),
+                       "init_from": str(init_from) if init_from else None,
+                       "world_size": self.world, "sync_bn": self.sync_bn}
+        self._calibrated = None          # (step, batches) → the recalibrated EMA generator (previews and export)
+
+    def _open_run_folder(self) -> None:
+        """The run folder and its config.json: written when training starts, never by the constructor."""
         if self.is_main:
-            self.run.write_json("config.json", {"model": entry.name, "entry": entry.to_dict(),
-                                                "recipe": {**self.recipe.__dict__, "betas": list(self.recipe.betas)},
-                                                "seed": seed, "data": data.source, "device": str(self.device),
-                                                "init_from": str(init_from) if init_from else None,
-                                                "world_size": self.world, "sync_bn": self.sync_bn})
+            self.run.create()
+            self.run.write_json("config.json", self.config)
 
     # --- resume -----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -194,7 +202,7 @@ class Trainer:
             self.gen.set_state(state["gen"].cpu())
             self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         except FileNotFoundError:
-            raise TrainingError(f"{path}: no resume file (start without --resume)") from None
+            raise TrainingError(f"{path}: no resume file", "start without --resume") from None
         except Exception as e:
             raise TrainingError(f"{path}: unusable resume file ({_why_unusable(e)})") from None
         if self.is_main:
@@ -204,10 +212,7 @@ class Trainer:
     # Each draw is of the whole global batch (n rows), of which this rank keeps self.rows: all ranks consume the
     # generator identically and stay in step, and together they see exactly what one process would.
     def _z(self, n: int) -> torch.Tensor:
-        shape = (n, self.entry.latent_dim)
-        if self.entry.latent_dist == "uniform":
-            return (torch.rand(shape, generator=self.gen, device=self.device) * 2 - 1)[self.rows]
-        return torch.randn(shape, generator=self.gen, device=self.device)[self.rows]
+        return sample_latents(n, self.entry.latent_dim, self.entry.latent_dist, self.gen, self.device)[self.rows]
 
     def _real(self, n: int):
         if self.entry.is_text:
@@ -223,6 +228,8 @@ class Trainer:
         r, loss = self.recipe, self.recipe.loss
         B = r.batch                      # the global batch; each rank computes its own rows of it
         G, D = self._g, self._d
+        # DiffAugment: D only ever sees augmented images, real and fake alike (a no-op without a policy)
+        aug = (lambda x: diff_augment(x, r.diffaug, self.gen)) if r.diffaug else (lambda x: x)  # noqa: E731
         if self.compiled:
             # one CUDA-graph generation per step: every graph output of this step (the scores read for the stats
             # at its end included) stays valid until the next step begins
@@ -232,6 +239,7 @@ class Trainer:
             x, y = self._real(B)
             with torch.no_grad(), amp:
                 fake = G(self._z(B), y)
+            x, fake = aug(x), aug(fake)
             with amp:
                 real_s, fake_s = D(x, y), D(fake, y)
             dl = d_loss(loss, real_s, fake_s)
@@ -240,12 +248,15 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             (dl + r.gp_weight * gp).backward()
             self.opt_d.step()
-        # D's gradients from the generator step are thrown away (zeroed before D's next step): don't average them
+        # the generator step: D is a fixed function of its input here, so no gradients for its weights (StyleGAN's
+        # loop does the same); no_sync: nor any gradient averaging of D between the ranks
+        self.D.requires_grad_(False)
         with (D.no_sync() if self.world > 1 else contextlib.nullcontext()), amp:
-            fake_s2 = D(G(self._z(B), y), y)
+            fake_s2 = D(aug(G(self._z(B), y)), y)
         gl = g_loss(loss, fake_s2)
         self.opt_g.zero_grad(set_to_none=True)
         gl.backward()
+        self.D.requires_grad_(True)
         self.opt_g.step()
         self._update_ema()
         stats = torch.stack([dl.detach(), gl.detach(), (real_s.float().mean() - fake_s.float().mean()).detach(),
@@ -280,13 +291,15 @@ class Trainer:
 
     @torch.no_grad()
     def sample_fixed(self):
-        """Grid (uint8 H×W×C) of the EMA generator at the fixed latents, or sample sentences for text."""
+        """Grid (uint8 H×W×C) at the fixed latents, or sample sentences for text, from the generator export ships
+        (the EMA generator with re-measured batch-norm statistics), so a preview shows what the checkpoint holds."""
         z = self.fixed_z.to(self.device)
+        g = self.recalibrated_ema()
         if self.entry.is_text:
-            ids = self.G_ema.logits(z[:8]).argmax(1).cpu()
+            ids = g.logits(z[:8]).argmax(1).cpu()
             return [self.data.codec.decode_tokens(row.tolist()) for row in ids]
         labels = self.fixed_labels.to(self.device) if self.fixed_labels is not None else None
-        imgs = to_uint8(self.G_ema(z, labels).float())
+        imgs = to_uint8(g(z, labels).float())
         return make_grid(imgs, ncol=8 if not self.entry.num_classes else self.entry.num_classes)
 
     def _samples(self) -> dict:
@@ -295,7 +308,8 @@ class Trainer:
         if isinstance(out, list):
             (self.run.samples / f"{name}.txt").write_text("\n".join(out) + "\n")
             return {"type": "samples", "step": self.step, "total": self.recipe.steps, "text": out}
-        to_pil(out).save(self.run.samples / f"{name}.png")
+        # whole or absent, even when a kill lands mid-write (the animation reads every frame back)
+        atomic_write(self.run.samples / f"{name}.png", lambda tmp: to_pil(out).save(tmp, format="PNG"))
         return {"type": "samples", "step": self.step, "total": self.recipe.steps, "image": out}
 
     def _notify(self, event: dict) -> None:
@@ -309,21 +323,24 @@ class Trainer:
         return self.step % self.recipe.log_every == 0 and distributed.any_rank(self.stop_event.is_set(), self.device)
 
     # --- the loop -----------------------------------------------------------------------------------------------
-    def train(self) -> Path:
-        """Train up to recipe.steps (or until stopped); save the resume file and export the generator."""
+    def train(self, until: int | None = None) -> Path:
+        """Train up to recipe.steps, or to step `until` if earlier (a campaign's evaluation point), or until
+        stopped; save the resume file and export the generator."""
         r = self.recipe
+        end = min(until, r.steps) if until is not None else r.steps
         bar = None
         if self.progress:
             from tqdm import tqdm
-            bar = tqdm(total=r.steps, initial=self.step, desc=self.entry.name, unit="step", dynamic_ncols=True)
+            bar = tqdm(total=r.steps, initial=min(self.step, r.steps), desc=self.entry.name, unit="step", dynamic_ncols=True)
         self.G.train()
         self.D.train()
+        self._open_run_folder()
         stopped = False
         t0, step0, last = time.perf_counter(), self.step, time.perf_counter()
         if self.step == 0 and self.is_main:
             self._notify(self._samples())
         try:
-            while self.step < r.steps:
+            while self.step < end:
                 if self._stop_requested():
                     stopped = True
                     break
@@ -333,7 +350,7 @@ class Trainer:
                 last = now
                 if bar is not None:
                     bar.update(1)
-                if self.step % r.log_every == 0 or self.step == r.steps:
+                if self.step % r.log_every == 0 or self.step == end:
                     rec = self._log(t0, step0)
                     t0, step0 = time.perf_counter(), self.step
                     if bar is not None:
@@ -378,11 +395,16 @@ class Trainer:
     @torch.no_grad()
     def recalibrated_ema(self, batches: int = 20) -> torch.nn.Module:
         """A copy of the EMA generator whose batch-norm statistics are re-measured on its own weights
-        (they were copied from the raw generator), with its own RNG so training randomness is untouched."""
+        (they were copied from the raw generator), with its own RNG so training randomness is untouched.
+        The previews and the export at one step share it (kept until the next step)."""
+        bns = [m for m in self.G_ema.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if not bns or not self.recipe.ema:
+            return self.G_ema                    # nothing to re-measure (callers only read it)
+        key = (self.step, batches)
+        if self._calibrated is not None and self._calibrated[0] == key:
+            return self._calibrated[1]
         g = copy.deepcopy(self.G_ema)
         bns = [m for m in g.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-        if not bns or not self.recipe.ema:
-            return g
         for m in bns:
             m.reset_running_stats()
             m.momentum = None                    # cumulative average over the calibration batches
@@ -390,14 +412,13 @@ class Trainer:
         rng = torch.Generator().manual_seed(12345)
         k = self.entry.num_classes
         for _ in range(batches):
-            shape = (256, self.entry.latent_dim)
-            z = (torch.rand(shape, generator=rng) * 2 - 1 if self.entry.latent_dist == "uniform"
-                 else torch.randn(shape, generator=rng))
+            z = sample_latents(256, self.entry.latent_dim, self.entry.latent_dist, rng)
             labels = torch.randint(0, k, (256,), generator=rng).to(self.device) if k else None
             g(z.to(self.device), labels)
         for m in bns:
             m.momentum = 0.1
-        return g.eval()
+        self._calibrated = (key, g.eval())
+        return g
 
     def export_run_checkpoint(self) -> Path:
         g = self.recalibrated_ema()

@@ -40,7 +40,9 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels, gen
     if eps is None:
         eps = torch.rand(real.shape[0], *[1] * (real.ndim - 1), generator=gen, device=gen.device)
     x_hat = (eps * real.float() + (1 - eps) * fake.float()).requires_grad_(True)
+    # all in fp32, the gradient too: with create_graph the backward pass runs as ordinary ops, which an enclosing
+    # bf16 autocast would otherwise cast (an error of ~1e-3 in a penalty that is meant to pin the norm at 1)
     with torch.autocast(real.device.type, enabled=False):
         score = critic(x_hat, labels).float()
-    (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+        (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
+        return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()

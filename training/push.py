@@ -20,6 +20,7 @@ from pathlib import Path
 from gan_demo.checkpoint import read_checkpoint
 from gan_demo.generator import resolve_weights
 from gan_demo.model_card import model_card
+from gan_demo.models import count_parameters
 from gan_demo.registry import ModelEntry
 
 LIBRARY = "gan_demo"
@@ -90,10 +91,6 @@ def hub_card(entry: ModelEntry, meta: dict, num_parameters: int | None, repo: st
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
 
 
-def _parameters(state: dict) -> int:
-    return sum(v.numel() for k, v in state.items() if v.is_floating_point() and "running" not in k)
-
-
 def stage(source: str, repo: str, folder) -> Staged:
     """Write what `push` uploads into `folder`. `source`: a run folder, a registry name or a checkpoint path."""
     from .export import export_run
@@ -114,7 +111,7 @@ def stage(source: str, repo: str, folder) -> Staged:
         dest = folder / entry.weights_file
         shutil.copyfile(path, dest)
     entry, state, meta = read_checkpoint(dest)
-    n = _parameters(state)
+    n = count_parameters(state)
     card = dest.with_suffix(".md")
     card.write_text(model_card(entry, meta, n), encoding="utf-8")
     readme = folder / "README.md"

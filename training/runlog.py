@@ -74,9 +74,15 @@ class RunFolder:
 
     def finish(self, title: str) -> None:
         """The animation of the fixed-latent grids and the loss-curve PNG."""
-        frames = self.sample_frames()
-        if frames:
-            imgs = [Image.open(p) for p in frames]
+        imgs = []
+        for p in self.sample_frames():
+            try:
+                im = Image.open(p)
+                im.load()
+                imgs.append(im)
+            except (OSError, ValueError):     # a frame cut short by a kill in an older run: leave it out
+                pass
+        if imgs:
             (self.path / "progress.gif").write_bytes(gif_bytes(imgs, duration_ms=250))
         log = self.read_log()
         keys = [k for k in ("d_loss", "g_loss", "wasserstein") if any(k in r for r in log)]

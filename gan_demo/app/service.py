@@ -10,7 +10,6 @@ name passes only with the session that trained it.
 from __future__ import annotations
 
 import math
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +22,15 @@ from . import my_runs
 from ..directions import compute_directions
 from ..checkpoint import CheckpointError
 from ..generator import GanGenerator, generator_from_checkpoint, resolve_weights, weights_dir
-from ..latents import MAX_SEED, interpolation_path, truncate, walk
+from ..latents import interpolation_path, truncate, walk
 from ..model_card import model_card
 from ..models import build_generator, count_parameters
 from ..registry import REGISTRY, ModelEntry
 from ..projection import Projection
 from ..render import gif_bytes, make_grid, mp4_bytes, to_pil
-from ..paths import REPO
+from ..paths import find_data, locate
 from ..text_codec import TextCodec
+from ..validate import MAX_SEED, flag, number, quoted, seed, whole
 
 MAX_IMAGES = 64             # Faces grid
 MAX_FRAMES = 60             # Interpolate steps
@@ -48,39 +48,9 @@ FALLBACK_DIRECTION_SAMPLES = 500   # when a checkpoint lacks directions: fewer s
 
 # Preferred order in the menus: faces first (the headline demo), then CIFAR-10, then digits.
 DATASET_ORDER = {"celeba64": 0, "celeba128": 1, "cifar10": 2, "mnist": 3, "text": 4}
-TEXT_CORPUS = Path("text") / "lines.txt"
 
 
-# --- input checks ---------------------------------------------------------------------------------------------
-def quoted(value) -> str:
-    """A bad value as the message quotes it, cut short so a huge input cannot flood the reply."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def whole(value, what: str, lo: int, hi: int) -> int:
-    """A whole number in [lo, hi]; 3.0 passes, NaN, 3.5, True, '3' and None do not."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{what} must be a whole number from {lo} to {hi}, got {quoted(value)}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{what} must be from {lo} to {hi}, got {quoted(int(value))}")
-    return int(value)
-
-
-def number(value, what: str, lo: float, hi: float) -> float:
-    """A finite number in [lo, hi]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value):
-        raise ValueError(f"{what} must be a number from {lo:g} to {hi:g}, got {quoted(value)}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{what} must be from {lo:g} to {hi:g}, got {value:g}")
-    return float(value)
-
-
-def seed(value, what: str = "seed") -> int:
-    return whole(value, what, 0, MAX_SEED)
+# --- input checks: gan_demo.validate (quoted, whole, number, seed, flag) -------------------------------------
 
 
 def check_latent(latent, model: str) -> tuple[torch.Tensor, int | None]:
@@ -461,8 +431,7 @@ def digits(model, chosen, first_seed, count, all_digits=False, store: ModelStore
            session: str | None = None) -> DigitGrid:
     model = check_model(model, "conditional", session)
     k = model_entry(model).num_classes
-    if not isinstance(all_digits, bool):
-        raise ValueError(f"'all digits' must be true or false, got {quoted(all_digits)}")
+    flag(all_digits, "'all digits'")
     if all_digits:
         rows = list(range(k))
     else:
@@ -496,10 +465,9 @@ def canonical(sentence: str) -> str | None:
 
 
 def corpus_path() -> Path | None:
-    """The training sentences: $GAN_DEMO_DATA/text/lines.txt, else ../shared/data/text/lines.txt."""
-    roots = [Path(os.environ["GAN_DEMO_DATA"])] if os.environ.get("GAN_DEMO_DATA") else []
-    roots.append(REPO.parent / "shared" / "data")
-    return next((r / TEXT_CORPUS for r in roots if (r / TEXT_CORPUS).is_file()), None)
+    """The training sentences, found as the Train tab and the CLI find them (gan_demo.paths); None if absent."""
+    root = find_data("text")
+    return locate("text", root, layout_only=True) if root is not None else None
 
 
 def training_sentences() -> frozenset | None:

@@ -3,15 +3,16 @@ import torch
 from torch import nn
 
 
-def init_weights(module: nn.Module) -> None:
-    """DCGAN initialisation: weights ~ N(0, 0.02); batch-norm scale ~ N(1, 0.02), bias 0."""
+def init_weights(module: nn.Module, generator: torch.Generator | None = None) -> None:
+    """DCGAN initialisation: weights ~ N(0, 0.02); batch-norm scale ~ N(1, 0.02), bias 0. Every parameter of the
+    zoo's models is set here, drawn from `generator` (else torch's global generator)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
+            nn.init.normal_(m.weight, 0.0, 0.02, generator=generator)
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.normal_(m.weight, 1.0, 0.02, generator=generator)
             nn.init.zeros_(m.bias)
 
 
@@ -21,14 +22,15 @@ def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch
 
 class GeneratorBase(nn.Module):
     """A generator maps z (N×z_dim) and optional labels (N,) to images in [-1, 1] (or text probabilities)."""
-    #: name of the module whose output the latent-direction PCA (GANSpace) reads
-    feature_layer: str = ""
+    #: the name of the submodule whose output the latent-direction PCA (GANSpace) reads: an attribute of the model
+    #: (e.g. `features`, a parameter-free activation also placed in the layer stack), never an index into it
+    feature_layer: str = "features"
 
-    def __init__(self, config: dict):
+    def __init__(self, config):
         super().__init__()
-        self.config = dict(config)
-        self.z_dim = config["z_dim"]
-        self.num_classes = config.get("num_classes", 0)
+        self.config = config                     # a gan_demo.config dataclass (see build_generator)
+        self.z_dim = config.z_dim
+        self.num_classes = getattr(config, "num_classes", 0)
 
     def _with_labels(self, z, labels):
         if not self.num_classes:

@@ -9,6 +9,7 @@ Conditional (`num_classes>0`): the one-hot label joins z in G and enters D as co
 import torch
 from torch import nn
 
+from ..config import DCGANConfig
 from .common import GeneratorBase, init_weights, one_hot
 
 
@@ -23,18 +24,17 @@ def _spatial_plan(resolution: int) -> list[tuple[int, int]]:
 
 
 class DCGenerator(GeneratorBase):
-    feature_layer = "net.2"   # the 4×4 feature map after the first block
-
-    def __init__(self, config: dict):
+    def __init__(self, config: DCGANConfig):
         super().__init__(config)
-        plan = _spatial_plan(config["resolution"])
-        ngf, n = config.get("ngf", 64), len(plan)
+        plan = _spatial_plan(config.resolution)
+        ngf, n = config.ngf, len(plan)
         widths = [ngf * 2 ** (n - 1 - i) for i in range(n)]          # e.g. 512, 256, 128, 64
+        self.features = nn.ReLU(True)        # the 4×4 feature map after the first block, which GANSpace reads
         layers = [nn.ConvTranspose2d(self.z_dim + self.num_classes, widths[0], 4, 1, 0, bias=False),
-                  nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+                  nn.BatchNorm2d(widths[0]), self.features]
         for i, (k, p) in enumerate(plan):
             last = i == n - 1
-            out = config["channels"] if last else widths[i + 1]
+            out = config.channels if last else widths[i + 1]
             layers.append(nn.ConvTranspose2d(widths[i], out, k, 2, p, bias=last))
             layers += [nn.Tanh()] if last else [nn.BatchNorm2d(out), nn.ReLU(True)]
         self.net = nn.Sequential(*layers)
@@ -46,13 +46,13 @@ class DCGenerator(GeneratorBase):
 
 
 class DCDiscriminator(nn.Module):
-    def __init__(self, config: dict):
+    def __init__(self, config: DCGANConfig):
         super().__init__()
-        self.num_classes = config.get("num_classes", 0)
-        plan = list(reversed(_spatial_plan(config["resolution"])))
-        ndf = config.get("ndf", 64)
-        batch_norm = config.get("d_norm", "batch") == "batch"
-        width = config["channels"] + self.num_classes
+        self.num_classes = config.num_classes
+        plan = list(reversed(_spatial_plan(config.resolution)))
+        ndf = config.ndf
+        batch_norm = config.d_norm == "batch"
+        width = config.channels + self.num_classes
         layers = []
         for i, (k, p) in enumerate(plan):
             out = ndf * 2 ** i

@@ -9,18 +9,18 @@ import math
 import torch
 from torch import nn
 
+from ..config import MLPConfig
 from .common import GeneratorBase, init_weights, one_hot
 
 
 class MLPGenerator(GeneratorBase):
-    feature_layer = "net.2"   # after the first Linear+BN+ReLU block
-
-    def __init__(self, config: dict):
+    def __init__(self, config: MLPConfig):
         super().__init__(config)
-        self.out_shape = (config["channels"], config["resolution"], config["resolution"])
+        self.out_shape = (config.channels, config.resolution, config.resolution)
+        self.features = nn.ReLU(True)        # the first block's output, which GANSpace reads (no parameters)
         layers, width = [], self.z_dim + self.num_classes
-        for h in config.get("g_hidden", [128, 256, 512]):
-            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(True)]
+        for i, h in enumerate(config.g_hidden):
+            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), self.features if i == 0 else nn.ReLU(True)]
             width = h
         layers += [nn.Linear(width, math.prod(self.out_shape)), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -31,12 +31,12 @@ class MLPGenerator(GeneratorBase):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, config: dict):
+    def __init__(self, config: MLPConfig):
         super().__init__()
-        self.num_classes = config.get("num_classes", 0)
-        width = config["channels"] * config["resolution"] ** 2 + self.num_classes
+        self.num_classes = config.num_classes
+        width = config.channels * config.resolution ** 2 + self.num_classes
         layers = []
-        for h in config.get("d_hidden", [512, 256, 128]):
+        for h in config.d_hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, True)]
             width = h
         layers.append(nn.Linear(width, 1))

@@ -8,6 +8,7 @@ that no earlier position emitted `<EOS>`), so both sides see the same padding co
 import torch
 from torch import nn
 
+from ..config import TextConfig
 from ..text_codec import DEFAULT_VOCAB, SPECIALS
 from .common import GeneratorBase, init_weights
 
@@ -32,14 +33,14 @@ def mask_after_eos(probs: torch.Tensor) -> torch.Tensor:
 
 
 class TextGenerator(GeneratorBase):
-    feature_layer = "fc"
+    feature_layer = "fc"          # the first layer's output, which GANSpace reads
 
-    def __init__(self, config: dict):
+    def __init__(self, config: TextConfig):
         super().__init__(config)
-        self.vocab_size = len(config.get("vocab", DEFAULT_VOCAB))
-        self.seq_len, self.dim = config["seq_len"], config["dim"]
+        self.vocab_size = len(config.vocab or DEFAULT_VOCAB)
+        self.seq_len, self.dim = config.seq_len, config.dim
         self.fc = nn.Linear(self.z_dim, self.dim * self.seq_len)
-        self.blocks = nn.Sequential(*[ResBlock1d(self.dim) for _ in range(config["n_blocks"])])
+        self.blocks = nn.Sequential(*[ResBlock1d(self.dim) for _ in range(config.n_blocks)])
         self.out = nn.Conv1d(self.dim, self.vocab_size, 1)
         init_weights(self)
 
@@ -52,12 +53,12 @@ class TextGenerator(GeneratorBase):
 
 
 class TextCritic(nn.Module):
-    def __init__(self, config: dict):
+    def __init__(self, config: TextConfig):
         super().__init__()
-        vocab_size = len(config.get("vocab", DEFAULT_VOCAB))
-        dim, seq_len = config["dim"], config["seq_len"]
+        vocab_size = len(config.vocab or DEFAULT_VOCAB)
+        dim, seq_len = config.dim, config.seq_len
         self.inp = nn.Conv1d(vocab_size, dim, 1)
-        self.blocks = nn.Sequential(*[ResBlock1d(dim) for _ in range(config["n_blocks"])])
+        self.blocks = nn.Sequential(*[ResBlock1d(dim) for _ in range(config.n_blocks)])
         self.fc = nn.Linear(dim * seq_len, 1)
         init_weights(self)
 

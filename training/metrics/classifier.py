@@ -76,8 +76,14 @@ def accuracy(model, images, labels) -> float:
 
 @torch.no_grad()
 def predict(model, images_uint8, batch: int = 1000) -> torch.Tensor:
+    return probabilities(model, images_uint8, batch).argmax(1)
+
+
+@torch.no_grad()
+def probabilities(model, images_uint8, batch: int = 1000) -> torch.Tensor:
+    """N×10 class probabilities (softmax of the logits)."""
     model.eval()
-    return torch.cat([model(_to_input(images_uint8[i:i + batch])).argmax(1)
+    return torch.cat([model(_to_input(images_uint8[i:i + batch])).softmax(1)
                       for i in range(0, len(images_uint8), batch)])
 
 

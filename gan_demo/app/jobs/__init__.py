@@ -26,8 +26,9 @@ Sharing one server
 Files: a run writes only to $GAN_DEMO_RUNS_DIR/<session hash>/<run id>/ (see gan_demo.app.my_runs), never weights/;
 when it ends, its generator.safetensors is that session's model "my-run:<run id>". A session keeps its last
 KEEP_RUNS runs; folders older than GAN_DEMO_RUNS_KEEP_S (default one day) are deleted.
-Data: $GAN_DEMO_DATA, else ./data, else ../shared/data (the offline copies); MNIST and CIFAR-10 are downloaded by
-torchvision when absent and the network allows; otherwise the run fails with what to provide.
+Data: gan_demo.paths.find_data ($GAN_DEMO_DATA, else ./data, else ../shared/data; partial copies are skipped);
+MNIST and CIFAR-10 are downloaded by torchvision when absent and the network allows; otherwise the run fails with
+what to provide.
 Hardware: CUDA when present, else the CPU (GAN_DEMO_DEVICE overrides). On Hugging Face ZeroGPU (the `spaces`
 package, SPACES_ZERO_GPU set), where CUDA exists only inside @spaces.GPU calls, a run trains in chunks: each GPU
 call resumes from the run's resume file, trains for about GAN_DEMO_GPU_CHUNK_S seconds (default 40), saves the
@@ -35,10 +36,10 @@ resume file and the generator and returns, so the state lives on the CPU side (o
 TrainingManager(chunk_s=…) or GAN_DEMO_GPU_CHUNK_S selects the same chunked path on any device (the tests run it
 on the CPU, where it ends bit for bit where a continuous run does).
 """
-from .data import data_roots, find_data, load_data, trainable_models
+from .data import load_data, trainable_models
 from .limits import Limits, LiveError, limits, minutes
 from .queue import TrainingManager, manager
 from .runner import LiveTrainer, RunView
 
-__all__ = ["Limits", "LiveError", "LiveTrainer", "RunView", "TrainingManager", "data_roots", "find_data",
-           "limits", "load_data", "manager", "minutes", "trainable_models"]
+__all__ = ["Limits", "LiveError", "LiveTrainer", "RunView", "TrainingManager", "limits", "load_data", "manager",
+           "minutes", "trainable_models"]

@@ -1,8 +1,8 @@
 """What a Train-tab run may ask for: steps, batch size and learning rate per model and device, the server's
-settings from the environment, and LiveError, the refusal a visitor reads."""
+settings from the environment, and LiveError, the refusal a visitor reads (the checks themselves:
+gan_demo.validate)."""
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 
@@ -40,21 +40,6 @@ CPU_LIMITS = {
     "text-wgangp": (20, 2, 16),
 }
 DEFAULT_CPU_LIMITS = (200, 20, 64)
-
-
-def whole(value, what: str, lo: int, hi: int) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise LiveError(f"{what} must be a whole number from {lo:,} to {hi:,}, got {str(value)[:40]!r}")
-    return value
-
-
-def number(value, what: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not lo <= value <= hi:
-        raise LiveError(f"{what} must be a number from {lo:g} to {hi:g}, got {str(value)[:40]!r}")
-    return float(value)
 
 
 def minutes(seconds: float) -> str:

@@ -16,12 +16,14 @@ from pathlib import Path
 
 from gan_demo.devices import pick_device
 from gan_demo.generator import resolve_weights
+from gan_demo.paths import find_data
 from gan_demo.registry import get_entry
+from gan_demo.validate import flag, number, whole
 from training.loop import TrainingError
 
 from .. import my_runs
-from .data import find_data, load_data, trainable_models
-from .limits import LiveError, Limits, env_number, limits, minutes, number, whole
+from .data import load_data, trainable_models
+from .limits import LiveError, Limits, env_number, limits, minutes
 from .runner import STOP_FILE, LiveTrainer, Relay, Run, RunView, one_line, schedule
 from .zerogpu import GPU_CHUNK_S, ZERO_GPU, chunk, gpu_chunk
 
@@ -126,11 +128,14 @@ class TrainingManager:
         if model not in models:
             raise LiveError(f"cannot train {str(model)[:40]!r} here; choose one of: {', '.join(models)}")
         lim = self.limits(model)
-        steps = lim.default_steps if steps is None else whole(steps, "steps", lim.min_steps, lim.max_steps)
-        batch = lim.default_batch if batch is None else whole(batch, "batch size", lim.min_batch, lim.max_batch)
-        lr = lim.default_lr if lr is None else number(lr, "learning rate", *lim.lr_range)
-        if not isinstance(finetune, bool):
-            raise LiveError(f"fine-tune must be true or false, got {str(finetune)[:40]!r}")
+        if steps is not None:
+            steps = whole(steps, "steps", lim.min_steps, lim.max_steps, LiveError)
+        if batch is not None:
+            batch = whole(batch, "batch size", lim.min_batch, lim.max_batch, LiveError)
+        if lr is not None:
+            lr = number(lr, "learning rate", *lim.lr_range, LiveError)
+        steps, batch, lr = steps or lim.default_steps, batch or lim.default_batch, lr or lim.default_lr
+        flag(finetune, "fine-tune", LiveError)
         init_from = None
         if finetune:
             init_from = self._shipped(model)

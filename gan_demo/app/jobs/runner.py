@@ -181,12 +181,12 @@ class Relay:
 
 
 class LiveTrainer(Trainer):
-    """The CLI's Trainer, except that on a CPU the export re-measures the batch-norm statistics on 1–4 batches of
-    256 instead of 20 (the 128-pixel faces would take minutes), so that Stop answers within seconds."""
+    """The CLI's Trainer, except that on a CPU the previews and the export re-measure the batch-norm statistics on
+    1–4 batches of 256 instead of 20 (the 128-pixel faces would take minutes), so that Stop answers within seconds."""
 
     def recalibrated_ema(self, batches: int = 20) -> torch.nn.Module:
         if self.device.type != "cuda":
-            res = self.entry.config.get("resolution", 0)
+            res = getattr(self.entry.config, "resolution", 0)
             batches = min(batches, 4 if res <= 32 else 2 if res <= 64 else 1)
         return super().recalibrated_ema(batches)
 

@@ -1,0 +1,173 @@
+"""`python -m training campaign`: plan checks, resuming after a kill (bit-exact), warm start when the run folder
+vanished, keeping the best snapshot, --status, and export only when it beats what is shipped."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from training.campaign import PlanError, format_status, load_plan, read_state
+from training.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_plan(tmp_path, runs="", campaign="", name="plan.toml"):
+    p = tmp_path / name
+    p.write_text(f'[campaign]\nname = "t"\nruns_dir = "{tmp_path / "runs"}"\n{campaign}\n{runs}')
+    return p
+
+
+TOY_RUN = """
+[[run]]
+model = "mnist-gan"
+steps = 40
+eval_every = 40
+eval_samples = 200
+export_samples = 500
+save_every = 10
+log_every = 10
+sample_every = 10
+arch = {g_hidden = [32, 64, 128], d_hidden = [128, 64, 32]}
+"""
+
+
+@pytest.mark.parametrize("body, needle", [
+    ('[[run]]\nmodel = "no-such-model"\n', "unknown model 'no-such-model'"),
+    ('[[run]]\nmodel = "mnist-gan"\nhours = -1\n', "'hours' must be a positive number"),
+    ('[[run]]\nmodel = "mnist-gan"\nsteps = 0\n', "'steps' must be a positive number"),
+    ('[[run]]\nmodel = "mnist-gan"\nstesp = 10\n', "unknown key 'stesp'"),
+    ('[[run]]\nmodel = "mnist-gan"\narch = {ngf = 8}\n', "'ngf' is not an architecture setting"),
+    ('[[run]]\nmodel = "mnist-gan"\ndiffaug = "rotate"\n', "unknown DiffAugment policy 'rotate'"),
+    ('[[run]]\nmodel = "mnist-gan"\n[[run]]\nmodel = "mnist-gan"\n', "two runs are named 'mnist-gan'"),
+    ('[[run]]\nmodel = "mnist-gan"\nsteps = [\n', "not valid TOML"),
+    ('', "lists no runs"),
+])
+def test_bad_plans_fail_at_once_naming_the_file(tmp_path, capsys, body, needle):
+    plan = write_plan(tmp_path, body)
+    assert main(["campaign", str(plan)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(plan) in err[0] and needle in err[0], err
+    assert not (tmp_path / "runs").exists()           # nothing started
+
+
+def test_missing_data_path_and_missing_plan(tmp_path, capsys):
+    plan = write_plan(tmp_path, TOY_RUN)
+    assert main(["campaign", str(plan), "--data", str(tmp_path / "nope")]) == 2
+    assert "data path" in capsys.readouterr().err
+    assert main(["campaign", str(tmp_path / "absent.toml")]) == 2
+    assert "no such plan file" in capsys.readouterr().err
+
+
+def test_face_runs_need_their_data_before_starting(tmp_path):
+    plan = write_plan(tmp_path, '[[run]]\nmodel = "celeba64-dcgan"\n')
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PlanError, match="needs the celeba data"):
+        load_plan(plan, str(tmp_path / "empty"))
+
+
+def test_overrides_reach_the_entry(tmp_path):
+    plan = load_plan(write_plan(tmp_path, TOY_RUN))
+    spec = plan.runs[0]
+    assert spec.entry.config.g_hidden == (32, 64, 128) and spec.entry.recipe.steps == 40   # a typed config
+    assert spec.eval_every == 40 and spec.save_every == 10
+
+
+def _campaign(plan, data, *extra):
+    return subprocess.Popen([sys.executable, "-m", "training", "campaign", str(plan), "--data", str(data), *extra],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def _wait_step(run_dir, step, timeout=900):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        log = run_dir / "log.jsonl"
+        if log.is_file() and any(json.loads(l)["step"] >= step for l in log.read_text().splitlines() if l.strip()):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"no step {step} in {run_dir}")
+
+
+def test_kill_and_rerun_equals_one_uninterrupted_run(tmp_path, mnist_root):
+    data = mnist_root.parent
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = write_plan(tmp_path / "a", TOY_RUN), write_plan(tmp_path / "b", TOY_RUN)
+    # a: one go
+    out = _campaign(a, data).communicate(timeout=600)[0]
+    run_a = tmp_path / "a" / "runs" / "mnist-gan"
+    assert read_state(run_a)["finished_at"] == 40, out
+    # b: killed after step 20, then run again
+    p = _campaign(b, data)
+    run_b = tmp_path / "b" / "runs" / "mnist-gan"
+    _wait_step(run_b, 20)
+    p.send_signal(signal.SIGTERM)
+    out = p.communicate(timeout=240)[0]
+    assert p.returncode == 130 and "interrupted" in out
+    assert not read_state(run_b).get("finished_at")
+    out = _campaign(b, data).communicate(timeout=600)[0]
+    sa, sb = read_state(run_a), read_state(run_b)
+    assert sb["finished_at"] == 40, out
+    assert [e["step"] for e in sa["evaluations"]] == [e["step"] for e in sb["evaluations"]] == [40]
+    assert [e["score"] for e in sa["evaluations"]] == [e["score"] for e in sb["evaluations"]]
+    ta, tb = load_file(run_a / "best.safetensors"), load_file(run_b / "best.safetensors")
+    assert all((ta[k] == tb[k]).all() for k in ta)
+    # the best snapshot is the best evaluation, and it carries its provenance
+    best = min(sa["evaluations"], key=lambda e: e["score"])
+    assert sa["best"]["step"] == best["step"]
+    # a third run skips the finished run
+    out = _campaign(b, data).communicate(timeout=120)[0]
+    assert "finished earlier, skipped" in out
+    table = format_status(load_plan(b))
+    assert "40/40" in table and "finished" in table and "classifier_fid" in table
+
+    # the run folder vanishes: the next campaign warm-starts from the shipped checkpoint this plan run made
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    env_before = os.environ.get("GAN_DEMO_WEIGHTS_DIR")
+    os.environ["GAN_DEMO_WEIGHTS_DIR"] = str(weights)
+    try:
+        assert main(["campaign", str(b), "--data", str(data), "--export"]) == 0
+        shipped = weights / "mnist-gan.safetensors"
+        assert shipped.is_file() and (weights / "mnist-gan.md").is_file()
+        assert (weights / "mnist-gan-samples.png").is_file()          # the README's grids stay untouched
+        card = (weights / "mnist-gan.md").read_text()
+        assert "confidently classified" in card
+        # exporting again does not replace it with something no better
+        assert main(["campaign", str(b), "--data", str(data), "--export"]) == 0
+        import shutil
+        shutil.rmtree(tmp_path / "b" / "runs")
+        plan_text = b.read_text().replace("steps = 40", "steps = 60")
+        b.write_text(plan_text)
+        out = _campaign(b, data).communicate(timeout=600)[0]
+        state = read_state(run_b)
+        assert "warm_start" in state and "shipped checkpoint" in state["warm_start"], out
+        assert "at step 40" in state["warm_start"]
+        assert [e["step"] for e in state["evaluations"]] == [60]
+        log = (run_b / "campaign.log").read_text()
+        assert "warm-starting" in log
+    finally:
+        if env_before is None:
+            os.environ.pop("GAN_DEMO_WEIGHTS_DIR", None)
+        else:
+            os.environ["GAN_DEMO_WEIGHTS_DIR"] = env_before
+
+
+def test_unreadable_resume_file_is_reported_and_warm_started(tmp_path, mnist_root):
+    plan = write_plan(tmp_path, TOY_RUN.replace("steps = 40", "steps = 20"))
+    out = _campaign(plan, mnist_root.parent).communicate(timeout=600)[0]
+    run = tmp_path / "runs" / "mnist-gan"
+    assert read_state(run)["finished_at"] == 20, out
+    # more steps, and a broken resume file
+    plan.write_text(plan.read_text().replace("steps = 20", "steps = 40"))
+    (run / "resume.pt").write_bytes(b"garbage")
+    out = _campaign(plan, mnist_root.parent).communicate(timeout=600)[0]
+    log = (run / "campaign.log").read_text()
+    assert "resume file unusable" in log and "warm-starting from the run's best snapshot at step 20" in log, log
+    assert read_state(run)["finished_at"] == 40

@@ -1,0 +1,597 @@
+"""`python -m training campaign PLAN`: train a plan's runs in the background, resumably, keeping each run's best
+snapshot, and export the best ones into weights/ when asked.
+
+A plan is a small TOML file (see training/plans/cpu.toml):
+
+    [campaign]                   name, runs_dir, parallel (runs at once), device, threads, data
+    [defaults]                   any run key, for every run
+    [[run]]                      model (registry name), name (default: the model), steps, batch, lr_g, lr_d,
+                                 betas, n_critic, ema, flip, diffaug, arch = {ngf = 32, …} (widths etc.),
+                                 eval_every, eval_samples, hours (budget per invocation), threads, device, seed,
+                                 save_every, sample_every, log_every
+
+Each run trains in its own worker process (`--threads` each) in RUNS_DIR/<name>/: the Trainer's files plus
+`campaign.json` (evaluations, best, warm start) and `best.safetensors` (the best snapshot's generator). The worker
+trains up to the next evaluation step, measures the snapshot with a cheap metric (lower is better), keeps it when it
+is the best so far, and goes on; resume files are saved every `save_every` steps, so killing it at any moment loses
+at most that much work. Run it again and every run continues; finished runs are skipped. A run folder that vanished
+(a replaced machine) or a resume file that cannot be read warm-starts from the run's best snapshot or the shipped
+checkpoint of the same plan run (generator only, a fresh discriminator), and says so in the log and the card.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from pathlib import Path
+
+from gan_demo.paths import REPO
+from gan_demo.registry import REGISTRY, ModelEntry
+
+RECIPE_KEYS = {"steps", "batch", "lr_g", "lr_d", "betas", "n_critic", "gp_weight", "ema", "flip", "diffaug",
+               "label_smoothing", "log_every", "sample_every"}
+RUN_KEYS = RECIPE_KEYS | {"model", "name", "arch", "eval_every", "eval_samples", "export_samples", "hours",
+                          "threads", "device", "seed", "save_every"}
+CAMPAIGN_KEYS = {"name", "runs_dir", "parallel", "device", "threads", "data"}
+STATE_FILE, BEST_FILE = "campaign.json", "best.safetensors"
+
+
+class PlanError(Exception):
+    """A plan that cannot run; the message names the file and the problem."""
+
+
+# --- the plan -------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    name: str
+    entry: ModelEntry                 # the registry entry with the plan's architecture and recipe overrides
+    eval_every: int
+    eval_samples: int
+    export_samples: int               # samples of the full measurement at export
+    hours: float | None
+    threads: int
+    device: str
+    seed: int
+    save_every: int
+    arch_overrides: dict
+
+    @property
+    def steps(self) -> int:
+        return self.entry.recipe.steps
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    path: Path
+    name: str
+    runs_dir: Path
+    parallel: int
+    data: str | None
+    runs: list[RunSpec]
+
+    def run_dir(self, spec: RunSpec) -> Path:
+        return self.runs_dir / spec.name
+
+    def get(self, name: str) -> RunSpec:
+        for r in self.runs:
+            if r.name == name:
+                return r
+        raise PlanError(f"{self.path}: no run named '{name}' (runs: {', '.join(r.name for r in self.runs)})")
+
+
+def _positive(where, key, value, kind=(int, float)):
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0 or \
+            (isinstance(value, float) and not math.isfinite(value)):
+        raise PlanError(f"{where}: '{key}' must be a positive number, got {value!r}")
+    return value
+
+
+def load_plan(path, data: str | None = None, check_data: bool = True) -> Plan:
+    """Read and check a plan completely (every error before any run starts). `data` overrides the plan's;
+    `check_data=False` (for --status) skips looking for the datasets."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise PlanError(f"{path}: no such plan file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PlanError(f"{path}: cannot read the plan ({e})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise PlanError(f"{path}: not valid TOML ({e})") from None
+    unknown = set(raw) - {"campaign", "defaults", "run"}
+    if unknown:
+        raise PlanError(f"{path}: unknown section '{sorted(unknown)[0]}' (sections: campaign, defaults, [[run]])")
+    camp, defaults, runs = raw.get("campaign", {}), raw.get("defaults", {}), raw.get("run", [])
+    if not isinstance(runs, list) or not runs:
+        raise PlanError(f"{path}: the plan lists no runs (add [[run]] tables with a model)")
+    for key in set(camp) - CAMPAIGN_KEYS:
+        raise PlanError(f"{path}: unknown key '{key}' in [campaign] (known: {', '.join(sorted(CAMPAIGN_KEYS))})")
+    name = str(camp.get("name", path.stem))
+    runs_dir = Path(camp.get("runs_dir", f"runs/campaign-{name}"))
+    parallel = _positive(f"{path} [campaign]", "parallel", camp.get("parallel", 1), int)
+    data = data if data is not None else camp.get("data")
+    if data is not None and not Path(data).exists():
+        raise PlanError(f"{path}: data path '{data}' does not exist")
+    specs, seen = [], set()
+    for i, run in enumerate(runs, 1):
+        where = f"{path} run {i}"
+        run = {**defaults, **run}
+        for key in set(run) - RUN_KEYS:
+            raise PlanError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(RUN_KEYS))})")
+        model = run.get("model")
+        if model not in REGISTRY:
+            raise PlanError(f"{where}: unknown model '{model}' (known: {', '.join(REGISTRY)})")
+        spec = _spec(where, run, REGISTRY[model], camp)
+        if spec.name in seen:
+            raise PlanError(f"{where}: two runs are named '{spec.name}' (give one a name = …)")
+        seen.add(spec.name)
+        specs.append(spec)
+    if check_data:
+        _check_data(path, specs, data)
+    return Plan(path, name, runs_dir, parallel, data, specs)
+
+
+def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
+    recipe = {k: run[k] for k in RECIPE_KEYS if k in run}
+    for k in ("steps", "batch", "n_critic", "log_every", "sample_every"):
+        if k in recipe:
+            _positive(where, k, recipe[k], int)
+    for k in ("lr_g", "lr_d"):
+        if k in recipe:
+            _positive(where, k, recipe[k])
+    if "betas" in recipe:
+        recipe["betas"] = tuple(recipe["betas"])
+    if recipe.get("diffaug"):
+        from .augment import check_policy
+        try:
+            check_policy(recipe["diffaug"])
+        except ValueError as e:
+            raise PlanError(f"{where}: {e}") from None
+    arch = run.get("arch", {})
+    if not isinstance(arch, dict):
+        raise PlanError(f"{where}: 'arch' must be a table, e.g. arch = {{ngf = 32}}")
+    for k, v in arch.items():
+        if k not in entry.config or k in ("resolution", "channels", "num_classes", "vocab", "seq_len"):
+            raise PlanError(f"{where}: '{k}' is not an architecture setting of {entry.name} "
+                            f"(settable: {', '.join(c for c in entry.config if c not in ('resolution', 'channels'))})")
+        if isinstance(entry.config[k], int):
+            _positive(where, f"arch.{k}", v, int)
+    entry = dataclasses.replace(entry, config={**entry.config, **arch},
+                                recipe=dataclasses.replace(entry.recipe, **recipe))
+    hours = run.get("hours")
+    if hours is not None:
+        _positive(where, "hours", hours)
+    steps = entry.recipe.steps
+    return RunSpec(name=str(run.get("name", entry.name)), entry=entry,
+                   eval_every=_positive(where, "eval_every", run.get("eval_every", max(steps // 10, 1)), int),
+                   eval_samples=_positive(where, "eval_samples", run.get("eval_samples", 1000), int),
+                   export_samples=_positive(where, "export_samples", run.get("export_samples", (
+                       10000 if entry.dataset == "mnist" else 2000 if entry.is_text else 5000)), int),
+                   hours=hours, threads=_positive(where, "threads", run.get("threads", camp.get("threads", 1)), int),
+                   device=str(run.get("device", camp.get("device", "cpu"))), seed=int(run.get("seed", 0)),
+                   save_every=_positive(where, "save_every", run.get("save_every", entry.recipe.sample_every), int),
+                   arch_overrides=dict(arch))
+
+
+def _check_data(path: Path, specs: list[RunSpec], data) -> None:
+    """Datasets that cannot be downloaded automatically must be found before anything starts."""
+    from gan_demo.paths import data_root, dataset_kind, locate
+    for s in specs:
+        kind = dataset_kind(s.entry.dataset)
+        root = data if data is not None else data_root(s.entry.dataset)
+        if kind in ("celeba", "text") and locate(kind, root) is None:
+            raise PlanError(f"{path}: run '{s.name}' needs the {kind} data, not found under "
+                            f"'{data or 'the default data root'}' (pass --data ROOT)")
+
+
+# --- run state ------------------------------------------------------------------------------------------------
+def read_state(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_state(run_dir: Path, state: dict) -> None:
+    from gan_demo.checkpoint import atomic_write
+    text = json.dumps(state, indent=1)
+    atomic_write(run_dir / STATE_FILE, lambda tmp: Path(tmp).write_text(text))
+
+
+def is_finished(plan: "Plan", spec: RunSpec) -> bool:
+    """Trained to the plan's step count (a plan that asks for more steps later reopens the run)."""
+    return read_state(plan.run_dir(spec)).get("finished_at", 0) >= spec.steps
+
+
+def last_log(run_dir: Path) -> dict:
+    from .runlog import RunFolder
+    log = RunFolder(run_dir).read_log()
+    return log[-1] if log else {}
+
+
+# --- cheap evaluation (lower is better) ---------------------------------------------------------------------
+def headline(entry: ModelEntry) -> str:
+    """The metric a run keeps its best snapshot by."""
+    if entry.dataset == "mnist":
+        return "conditional_error" if entry.num_classes else "classifier_fid"
+    return "js_4gram" if entry.is_text else "kid"
+
+
+def quick_eval(snapshot: Path, spec: RunSpec, data) -> dict:
+    from gan_demo import load_generator
+    g = load_generator(str(snapshot), device="cpu")
+    n = spec.eval_samples
+    if spec.entry.dataset == "mnist":
+        from .metrics.evaluate import evaluate_mnist
+        m = evaluate_mnist(g, data, n)
+        if "conditional_accuracy" in m:
+            m["conditional_error"] = round(1 - m["conditional_accuracy"], 4)
+            m.pop("conditional_accuracy_per_class", None)
+        return m
+    if spec.entry.is_text:
+        from .metrics.text_metrics import evaluate_text
+        return evaluate_text(g, data, n)
+    from .metrics.evaluate import quick_kid
+    return quick_kid(g, data, n)
+
+
+# --- one run (the worker process) ---------------------------------------------------------------------------
+def _say(run_dir: Path, text: str) -> None:
+    line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {text}"
+    print(line, flush=True)
+    with open(run_dir / "campaign.log", "a") as f:
+        f.write(line + "\n")
+
+
+def _warm_source(plan: Plan, spec: RunSpec, run_dir: Path):
+    """(path, why) of a generator to warm-start from: the run's own best snapshot, else the shipped checkpoint when
+    this plan run made it and the architecture matches; (None, why not) otherwise."""
+    from gan_demo.checkpoint import CheckpointError, read_checkpoint
+    from gan_demo.generator import weights_dir
+    for path, what in ((run_dir / BEST_FILE, "the run's best snapshot"),
+                       (weights_dir() / spec.entry.weights_file, "the shipped checkpoint")):
+        if not path.is_file():
+            continue
+        try:
+            entry, _, meta = read_checkpoint(path)
+        except CheckpointError as e:
+            return None, f"{what} is unreadable ({e})"
+        made_here = (meta.get("training") or {}).get("campaign", {}).get("run") == f"{plan.name}/{spec.name}"
+        if what.startswith("the shipped") and not made_here:
+            continue                     # shipped by something else: not this run's progress
+        if entry.config != spec.entry.config:
+            continue
+        return path, what
+    return None, "no snapshot of this run to warm-start from"
+
+
+def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
+    import torch
+    from gan_demo.checkpoint import read_checkpoint, save_checkpoint
+    from .data import load_dataset
+    from .loop import Trainer, TrainingError
+
+    torch.set_num_threads(spec.threads)
+    run_dir = plan.run_dir(spec)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = read_state(run_dir)
+    if is_finished(plan, spec):
+        return 0
+    data = load_dataset(spec.entry.dataset, plan.data)
+    stop = threading.Event()
+    if spec.hours:
+        deadline = min(deadline or math.inf, time.time() + spec.hours * 3600)
+    if deadline is not None:
+        timer = threading.Timer(max(deadline - time.time(), 0), stop.set)
+        timer.daemon = True
+        timer.start()
+
+    def make_trainer(init_from=None):
+        return Trainer(spec.entry, data, run_dir, device=spec.device, seed=spec.seed, stop_event=stop,
+                       save_every=spec.save_every, init_from=init_from, progress=False)
+
+    warm = None                          # why the run cannot simply resume
+    if (run_dir / "resume.pt").is_file():
+        trainer = make_trainer()
+        try:
+            trainer.load_resume()
+            _say(run_dir, f"resuming at step {trainer.step}/{spec.steps}")
+        except TrainingError as e:
+            warm = f"resume file unusable ({e})"
+    else:
+        warm = "no resume file (a new run, or its folder vanished)"
+    if warm is not None:
+        src, what = _warm_source(plan, spec, run_dir)
+        if src is None:
+            _say(run_dir, f"{warm}; {what}: starting from step 0")
+            trainer = make_trainer()
+        else:
+            _, _, meta = read_checkpoint(src)
+            trainer = make_trainer(init_from=src)
+            trainer.step = int((meta.get("training") or {}).get("steps", 0))
+            trainer.elapsed = float((meta.get("training") or {}).get("wall_time_s", 0.0))
+            state["warm_start"] = (f"from {what} at step {trainer.step} with a fresh discriminator "
+                                   f"({warm})")
+            _say(run_dir, f"{warm}: warm-starting {state['warm_start']}")
+    state.update(plan=plan.name, run=spec.name, model=spec.entry.name, steps_target=spec.steps,
+                 batch=spec.entry.recipe.batch, headline=headline(spec.entry))
+    state.setdefault("evaluations", [])
+    write_state(run_dir, state)
+
+    def evaluate(path: Path) -> None:
+        t0 = time.time()
+        m = quick_eval(path, spec, plan.data)
+        score = m[state["headline"]]
+        rec = {"step": trainer.step, "score": score, "eval_s": round(time.time() - t0, 1), "metrics": m}
+        state["evaluations"].append(rec)
+        best = state.get("best")
+        if best is None or score < best["score"]:
+            entry, tensors, meta = read_checkpoint(path)
+            training = {**(meta.get("training") or {}),
+                        "campaign": {"plan": plan.name, "run": f"{plan.name}/{spec.name}", "best_step": trainer.step,
+                                     "headline": state["headline"], "score": score,
+                                     "eval_samples": spec.eval_samples}}
+            if state.get("warm_start"):
+                training["warm_start"] = state["warm_start"]
+            if spec.arch_overrides:
+                training["architecture_note"] = ("widths differ from the registry defaults: " + ", ".join(
+                    f"{k} {v}" for k, v in spec.arch_overrides.items()))
+            save_checkpoint(run_dir / BEST_FILE, entry, tensors, training=training, metrics=m)
+            state["best"] = {"step": trainer.step, "score": score, "metrics": m}
+        write_state(run_dir, state)
+        _say(run_dir, f"step {trainer.step}: {state['headline']} {score:.4g} "
+                      f"(best {state['best']['score']:.4g} at {state['best']['step']}; eval {rec['eval_s']} s)")
+
+    killed = threading.Event()
+
+    def interrupted(signum, frame):      # SIGTERM from the campaign (or `kill`): save and stop, like Ctrl-C
+        killed.set()
+        stop.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
+    evaluated = {e["step"] for e in state["evaluations"]}
+    if warm is not None:
+        evaluated.add(trainer.step)      # the warm-start snapshot was measured when it was made
+
+    def due() -> bool:      # an evaluation point (or the last step within the budget) not yet measured
+        at_point = trainer.step % spec.eval_every == 0 or trainer.step >= spec.steps or stop.is_set()
+        return trainer.step > 0 and at_point and trainer.step not in evaluated and not killed.is_set()
+
+    path = None
+    try:
+        while True:
+            if due():                    # also after a kill that came between training and evaluating
+                evaluate(path or trainer.export_run_checkpoint())
+                evaluated.add(trainer.step)
+            if trainer.step >= spec.steps or stop.is_set():
+                break
+            path = trainer.train(until=(trainer.step // spec.eval_every + 1) * spec.eval_every)
+    except KeyboardInterrupt:            # killed while evaluating: the best snapshot and state files are whole
+        _say(run_dir, f"stopped at step {trainer.step} (state saved)")
+        return 130
+    if killed.is_set():
+        _say(run_dir, f"stopped at step {trainer.step} (state saved)")
+        return 130
+    if trainer.step >= spec.steps:
+        state["finished_at"] = trainer.step
+        write_state(run_dir, state)
+        _say(run_dir, f"finished: {spec.steps} steps")
+    else:
+        _say(run_dir, f"stopped at step {trainer.step}/{spec.steps} (budget or signal; state saved)")
+    return 0
+
+
+# --- the campaign (the parent process) ----------------------------------------------------------------------
+def run_campaign(plan: Plan, hours: float | None = None, only: list[str] | None = None, out=print) -> int:
+    """Run the plan's unfinished runs, `plan.parallel` at a time, each in its own worker process."""
+    specs = [s for s in plan.runs if not only or s.name in only]
+    pending = [s for s in specs if not is_finished(plan, s)]
+    for s in specs:
+        if s not in pending:
+            out(f"{s.name}: finished earlier, skipped")
+    deadline = time.time() + hours * 3600 if hours else None
+    procs: dict[str, subprocess.Popen] = {}
+    failed = []
+
+    def stop_all(signum=None, frame=None):
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, stop_all)
+    bars = _Bars(plan, out)
+    try:
+        while pending or procs:
+            while pending and len(procs) < plan.parallel and (deadline is None or time.time() < deadline - 30):
+                s = pending.pop(0)
+                procs[s.name] = _spawn(plan, s, deadline)
+                out(f"{s.name}: started ({s.threads} thread(s) on {s.device}, log {plan.run_dir(s) / 'campaign.log'})")
+            if deadline is not None and time.time() >= deadline - 30:
+                pending = []
+            for name, p in list(procs.items()):
+                if p.poll() is not None:
+                    del procs[name]
+                    (failed.append(name) if p.returncode not in (0,) else None)
+                    out(f"{name}: worker ended (exit {p.returncode}); {_summary(plan, plan.get(name))}")
+            bars.update(procs)
+            time.sleep(2)
+    except KeyboardInterrupt:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        out("interrupted: every run saved its state; run the same command to continue")
+        return 130
+    finally:
+        bars.close()
+        signal.signal(signal.SIGTERM, old)
+    if failed:
+        out(f"{len(failed)} run(s) ended with an error: {', '.join(failed)} (see their campaign.log)")
+        return 1
+    return 0
+
+
+def _spawn(plan: Plan, s: RunSpec, deadline: float | None) -> subprocess.Popen:
+    run_dir = plan.run_dir(s)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "training", "campaign", str(plan.path), "--worker", s.name]
+    if plan.data is not None:
+        cmd += ["--data", str(plan.data)]
+    if deadline is not None:
+        cmd += ["--deadline", f"{deadline:.0f}"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(s.threads), "MKL_NUM_THREADS": str(s.threads)}
+    log = open(run_dir / "worker.out", "a")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=os.getcwd())
+
+
+class _Bars:
+    """One progress bar per running worker (on a terminal), fed from the runs' logs."""
+
+    def __init__(self, plan: Plan, out):
+        self.plan, self.bars = plan, {}
+        self.enabled = sys.stderr.isatty()
+
+    def update(self, procs):
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+        for name in procs:
+            s = self.plan.get(name)
+            if name not in self.bars:
+                self.bars[name] = tqdm(total=s.steps, desc=name, unit="step", position=len(self.bars),
+                                       dynamic_ncols=True)
+            rec, best = last_log(self.plan.run_dir(s)), read_state(self.plan.run_dir(s)).get("best")
+            bar = self.bars[name]
+            bar.n = min(rec.get("step", 0), s.steps)
+            bar.set_postfix_str(f"best {best['score']:.4g}@{best['step']}" if best else "", refresh=False)
+            bar.refresh()
+
+    def close(self):
+        for b in self.bars.values():
+            b.close()
+
+
+# --- status and export ----------------------------------------------------------------------------------------
+def _summary(plan: Plan, s: RunSpec) -> str:
+    st = read_state(plan.run_dir(s))
+    best = st.get("best")
+    return f"best {st.get('headline', headline(s.entry))} {best['score']:.4g} at step {best['step']}" if best \
+        else "not evaluated yet"
+
+
+def status_rows(plan: Plan) -> list[dict]:
+    rows = []
+    for s in plan.runs:
+        d = plan.run_dir(s)
+        st, rec = read_state(d), last_log(d)
+        step = rec.get("step", 0)
+        ips = rec.get("img_per_s")
+        left = None
+        if ips and step < s.steps:
+            left = (s.steps - step) * s.entry.recipe.batch * s.entry.recipe.n_critic / ips
+        best = st.get("best")
+        rows.append({"run": s.name, "model": s.entry.name, "step": step, "steps": s.steps,
+                     "img_per_s": ips, "metric": st.get("headline", headline(s.entry)),
+                     "best": best["score"] if best else None, "best_step": best["step"] if best else None,
+                     "time_left_s": left, "state": "finished" if is_finished(plan, s) else
+                     ("not started" if not d.exists() else "in progress")})
+    return rows
+
+
+def _hms(s) -> str:
+    if s is None:
+        return "-"
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def format_status(plan: Plan) -> str:
+    head = f"{'run':22s} {'steps':>13s} {'img/s':>7s} {'best metric':>26s} {'time left':>9s}  state"
+    lines = [f"campaign '{plan.name}' ({plan.path}), runs in {plan.runs_dir}", head, "-" * len(head)]
+    for r in status_rows(plan):
+        best = f"{r['metric']} {r['best']:.4g}@{r['best_step']}" if r["best"] is not None else "-"
+        ips = f"{r['img_per_s']:.0f}" if r["img_per_s"] else "-"
+        lines.append(f"{r['run']:22s} {r['step']:>6d}/{r['steps']:<6d} {ips:>7s} {best:>26s} "
+                     f"{_hms(r['time_left_s']):>9s}  {r['state']}")
+    return "\n".join(lines)
+
+
+def shipped_score(spec: RunSpec) -> float | None:
+    """The shipped checkpoint's value of the run's headline metric (None when not shipped or not measured)."""
+    from gan_demo.checkpoint import CheckpointError, read_checkpoint
+    from gan_demo.generator import weights_dir
+    path = weights_dir() / spec.entry.weights_file
+    try:
+        _, _, meta = read_checkpoint(path)
+    except (CheckpointError, FileNotFoundError):
+        return None
+    m = meta.get("metrics") or {}
+    key = headline(spec.entry)
+    if key == "conditional_error" and "conditional_accuracy" in m:
+        return 1 - m["conditional_accuracy"]
+    return m.get(key)
+
+
+def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Path | None:
+    """The run's best snapshot → weights/ (fp16, directions, card, loss curve, animation), measured with the full
+    metric (10,000 digits for MNIST; FID/KID for images; n-gram JSD for text) and shipped only if it beats the
+    shipped checkpoint on that metric (or `force`)."""
+    from .export import export_run
+    from .metrics.evaluate import evaluate
+    run_dir = plan.run_dir(spec)
+    if not (run_dir / BEST_FILE).is_file():
+        out(f"{spec.name}: nothing to export yet (no evaluated snapshot)")
+        return None
+    staged = run_dir / "export-candidate.safetensors"
+    export_run(run_dir, to=staged, source=BEST_FILE)
+    image = not (spec.entry.dataset == "mnist" or spec.entry.is_text)
+    full = evaluate(str(staged), plan.data, n=spec.export_samples, fid=image, write=False)
+    new, old = full.get(headline(spec.entry)), shipped_score(spec)
+    if headline(spec.entry) == "conditional_error":
+        new = 1 - full["conditional_accuracy"]
+    if old is not None and new is not None and new >= old and not force:
+        out(f"{spec.name}: not exported: {headline(spec.entry)} {new:.4g} does not beat the shipped {old:.4g}")
+        staged.unlink(missing_ok=True)
+        staged.with_suffix(".md").unlink(missing_ok=True)
+        return None
+    dest = export_run(run_dir, source=BEST_FILE)
+    from .export import update_metrics
+    update_metrics(str(dest), full)
+    staged.unlink(missing_ok=True)
+    staged.with_suffix(".md").unlink(missing_ok=True)
+    _grid(spec, dest)
+    out(f"{spec.name}: exported {dest} ({headline(spec.entry)} {new:.4g}"
+        f"{'' if old is None else f', shipped was {old:.4g}'})")
+    return dest
+
+
+def _grid(spec: RunSpec, dest: Path) -> None:
+    """The README's sample grid (generated images only, never real ones): docs/images/<model>.png when exporting
+    into the repository's weights/, else <model>-samples.png beside the exported file."""
+    from gan_demo import load_generator
+    from gan_demo.generator import DEFAULT_WEIGHTS_DIR
+    from gan_demo.render import make_grid, to_pil
+    g = load_generator(str(dest), device="cpu")
+    if g.entry.is_text:
+        return
+    n, ncol = (100, 10) if spec.entry.dataset == "mnist" else (64, 8)
+    labels = [i % 10 for i in range(n)] if g.entry.num_classes else None
+    out = (REPO / "docs" / "images" / f"{spec.entry.name}.png" if dest.parent.resolve() == DEFAULT_WEIGHTS_DIR.resolve()
+           else dest.with_name(f"{spec.entry.name}-samples.png"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    to_pil(make_grid(g.sample(list(range(n)), labels=labels), ncol)).save(out)
