@@ -247,10 +247,10 @@ def test_cli_list_shows_what_is_shipped(tiny_weights_dir, tmp_path):
     folder.mkdir()
     (folder / "mnist-gan.safetensors").write_bytes((tiny_weights_dir / "mnist-gan.safetensors").read_bytes())
     r = cli("list", env={"GAN_DEMO_WEIGHTS_DIR": str(folder)})
-    rows = {l.split()[0]: l for l in r.stdout.splitlines()[2:]}
-    assert r.returncode == 0 and len(rows) == len(REGISTRY)
-    assert rows["mnist-gan"].split()[3] == "yes" and "not measured" in rows["mnist-gan"]
-    assert rows["mnist-dcgan"].split()[3] == "no"
+    rows = {l.split()[0]: l for l in r.stdout.splitlines()}
+    assert r.returncode == 0 and len(rows) == len(REGISTRY) and str(folder) in r.stderr
+    assert rows["mnist-gan"].split()[3] == "shipped" and "not measured" in rows["mnist-gan"]
+    assert rows["mnist-dcgan"].split()[3:] == ["not", "shipped"]
 
 
 def test_cli_train_will_not_mix_two_runs(tmp_path):

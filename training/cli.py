@@ -458,20 +458,20 @@ def cmd_campaign(a) -> int:
 
 
 def cmd_list(a) -> int:
-    """Every registry model: shipped (its checkpoint in the weights folder loads) or not, and its headline metric."""
+    """One line per registry model: dataset, loss, whether it is shipped (its checkpoint in the weights folder
+    reads) and its headline metric. The weights folder goes to stderr, so stdout stays one row per model."""
     from gan_demo import CheckpointError, read_checkpoint
     from gan_demo.generator import resolve_weights, weights_dir
     from gan_demo.model_card import headline_metric
-    print(f"weights folder: {weights_dir()}")
-    print(f"{'model':18s} {'dataset':9s} {'loss':6s} {'shipped':8s} headline metric")
+    print(f"weights folder: {weights_dir()}", file=sys.stderr)
     for name, e in REGISTRY.items():
         try:
             _, _, meta = read_checkpoint(resolve_weights(name))
-            shipped, metric = "yes", headline_metric(meta.get("metrics", {})) or "not measured"
+            shipped, metric = "shipped", headline_metric(meta.get("metrics", {})) or "not measured"
         except (CheckpointError, OSError) as err:
             missing = "file not found" in str(err)
-            shipped, metric = "no", "" if missing else f"(unreadable: {str(err).split(': ', 1)[-1][:60]})"
-        print(f"{name:18s} {e.dataset:9s} {e.recipe.loss:6s} {shipped:8s} {metric}".rstrip())
+            shipped, metric = "not shipped", "" if missing else f"(unreadable: {str(err).split(': ', 1)[-1][:60]})"
+        print(f"{name:18s} {e.dataset:9s} {e.recipe.loss:6s} {shipped:11s} {metric}".rstrip())
     return 0
 
 
