@@ -110,11 +110,29 @@ class GanGenerator:
     # --- images -----------------------------------------------------------------------------------------------
     def sample(self, seeds=None, *, latents=None, labels=None, truncation: float = 1.0,
                batch_size: int = 64) -> np.ndarray:
-        """uint8 N×H×W×C (C = 1 or 3)."""
+        """uint8 N×H×W×C (C = 1 or 3). `latents` may also be a saved latent file (.npy, with the .json that
+        `Projection.save` writes beside it: its model must be this one, and its class is used)."""
         if self.entry.is_text:
             raise ValueError(f"{self.name} is a text model: use sample_text()")
+        if isinstance(latents, (str, Path)):
+            latents, labels = self._saved_latents(latents, labels)
         z = self._z(seeds, latents, truncation)
         return to_uint8(self.forward(z, self._labels(labels, len(z), seeds), batch_size))
+
+    def _saved_latents(self, path, labels):
+        from .projection import load_latents
+        z, meta = load_latents(path)
+        if meta.get("model") not in (None, self.name):
+            raise ValueError(f"{Path(path).name} was found with {meta['model']}, not {self.name}")
+        if labels is None and self.entry.num_classes and meta.get("label") is not None:
+            labels = [meta["label"]] * len(z)
+        return z, labels
+
+    def project(self, image, **options):
+        """The latent whose image is closest to `image` (a path, bytes, PIL image or array): see
+        gan_demo.projection.project for the options (steps, starts, seed, label, progress, stop)."""
+        from .projection import project
+        return project(self, image, **options)
 
     # --- text -------------------------------------------------------------------------------------------------
     def sample_tokens(self, seeds=None, *, latents=None, temperature: float | None = None) -> torch.Tensor:

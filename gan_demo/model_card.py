@@ -14,6 +14,78 @@ def _fmt(v) -> str:
     return str(v)
 
 
+# What each stored metric means, for people: (name, meaning, how to show the value). Keys not listed are shown
+# under their own name; the per-class lists stay in the checkpoint but are summarised, not printed raw.
+_pct = lambda v: f"{100 * v:.1f}%"
+METRICS = {
+    "fid": ("FID (Inception)", "Fréchet distance between Inception features of generated and real images; "
+                               "lower is better, 0 = same statistics", lambda v: f"{v:.1f}"),
+    "kid": ("KID (Inception)", "kernel inception distance; lower is better, unbiased for small samples",
+            lambda v: f"{v:.4f}"),
+    "classifier_fid": ("classifier-FID", "Fréchet distance in the features of the project's MNIST classifier; "
+                                         "lower is better", lambda v: f"{v:.1f}"),
+    "classifier_fid_floor": ("classifier-FID of real digits", "the same distance for held-out real test digits: "
+                                                              "the best a model can hope for", lambda v: f"{v:.1f}"),
+    "conditional_accuracy": ("conditional accuracy", "how often the classifier reads the digit that was asked "
+                                                     "for", _pct),
+    "class_entropy_ratio": ("digit variety", "entropy of the classifier's digit histogram over log 10: "
+                                             "100% = all ten digits equally often", _pct),
+    "classifier_test_accuracy": ("judge's accuracy", "the MNIST classifier's own accuracy on real test digits",
+                                 _pct),
+    "js_4gram": ("4-gram divergence", "Jensen–Shannon divergence of character 4-gram counts from held-out "
+                                      "sentences; lower is better", lambda v: f"{v:.3f}"),
+    "js_4gram_floor": ("4-gram divergence of real text", "the same for real sentences: the floor",
+                       lambda v: f"{v:.3f}"),
+    "word_validity": ("valid words", "share of generated words found in the training vocabulary", _pct),
+    "verbatim_training_lines": ("copied sentences", "share of samples that are verbatim training sentences", _pct),
+    "distinct": ("distinct samples", "share of samples that differ from every other sample", _pct),
+    "mean_length": ("mean length", "characters per generated sentence", lambda v: f"{v:.1f}"),
+}
+_HIDDEN = {"class_histogram", "class_entropy", "conditional_accuracy_per_class", "classifier_fid_samples",
+           "fid_samples", "kid_std", "text_samples", "fid_reference", "corpus_mean_length", "js_1gram", "js_2gram",
+           "js_3gram", "js_1gram_floor", "js_2gram_floor", "js_3gram_floor"}
+
+
+def headline_metric(metrics: dict) -> str:
+    """The one figure that best says how good a checkpoint is, with its reference; '' when none was measured."""
+    m = metrics or {}
+    if "fid" in m:
+        return f"FID {m['fid']:.1f}"
+    if "conditional_accuracy" in m:
+        return f"conditional accuracy {_pct(m['conditional_accuracy'])}"
+    if "classifier_fid" in m:
+        floor = f" (real digits {m['classifier_fid_floor']:.1f})" if "classifier_fid_floor" in m else ""
+        return f"classifier-FID {m['classifier_fid']:.1f}{floor}"
+    if "js_4gram" in m:
+        floor = f" (real text {m['js_4gram_floor']:.3f})" if "js_4gram_floor" in m else ""
+        return f"4-gram divergence {m['js_4gram']:.3f}{floor}"
+    return ""
+
+
+def metrics_table(metrics: dict) -> list[str]:
+    """Markdown table rows: metric, value, what it means."""
+    rows = ["| metric | value | what it means |", "|---|---|---|"]
+    for k, v in metrics.items():
+        if k in _HIDDEN:
+            continue
+        name, meaning, show = METRICS.get(k, (k.replace("_", " "), "", _fmt))
+        try:
+            value = show(v)
+        except (TypeError, ValueError):
+            value = _fmt(v)
+        rows.append(f"| {name} | {value} | {meaning} |")
+    if "conditional_accuracy_per_class" in metrics:
+        per = metrics["conditional_accuracy_per_class"]
+        worst = min(range(len(per)), key=per.__getitem__)
+        rows.append(f"| worst digit | {worst}: {_pct(per[worst])} | the digit the model draws least reliably |")
+    return rows
+
+
+def hardware_text(text: str) -> str:
+    """'CPU (…, 1 threads)' as written by older runs → '1 thread'."""
+    return str(text).replace(" 1 threads", " 1 thread")
+
+
 def architecture_summary(entry: ModelEntry) -> str:
     c = entry.config
     if entry.is_text:
@@ -38,15 +110,18 @@ def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int 
               f"- **Data**: {entry.dataset}; licence: {entry.license}"]
     if train:
         lines += ["", "## Training", ""]
+        shown = {"wall_time_s": ("wall time", lambda v: f"{v / 60:.0f} min"),
+                 "images_seen": ("images seen", "{:,}".format), "hardware": ("hardware", hardware_text)}
         for k in ("steps", "batch", "images_seen", "wall_time_s", "hardware", "data", "torch", "finished"):
             if k in train:
-                lines.append(f"- {k.replace('_', ' ')}: {_fmt(train[k])}")
+                label, show = shown.get(k, (k.replace("_", " "), _fmt))
+                try:
+                    value = show(train[k])
+                except (TypeError, ValueError):
+                    value = _fmt(train[k])
+                lines.append(f"- {label}: {value}")
     lines += ["", "## Metrics", ""]
-    if metrics:
-        for k, v in metrics.items():
-            lines.append(f"- {k.replace('_', ' ')}: {_fmt(v)}")
-    else:
-        lines.append("- not measured yet")
+    lines += metrics_table(metrics) if metrics else ["- not measured yet"]
     d = meta.get("directions") or {}
     if d.get("labels"):
         lines += ["", "## Latent directions", "", ", ".join(d["labels"])]

@@ -1,6 +1,8 @@
 """Every named endpoint of the running app, called the way users' scripts call it: through gradio_client.
 
 The app runs as `python app.py` in a subprocess on a free loopback port, with the tiny random-init weights."""
+from pathlib import Path
+
 import app_process
 import pytest
 from PIL import Image
@@ -11,7 +13,8 @@ from gan_demo.registry import REGISTRY
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.exceptions import AppError  # noqa: E402
 
-ENDPOINTS = {"/generate", "/interpolate", "/explore", "/digits", "/text", "/model_card", "/models"}
+ENDPOINTS = {"/generate", "/interpolate", "/explore", "/digits", "/text", "/model_card", "/models", "/project",
+             "/project_stop"}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +74,8 @@ def test_generate_refuses_models_outside_the_registry(client, model):
 
 
 def test_interpolate_returns_a_strip_and_a_looping_gif(client):
-    strip, gif = client.predict("celeba64-dcgan", 1, 2, 8, "slerp", 1.0, api_name="/interpolate")
+    strip, gif, mp4 = client.predict("celeba64-dcgan", 1, 2, 8, "slerp", 1.0, api_name="/interpolate")
+    assert open(mp4, "rb").read(12)[4:8] == b"ftyp"
     assert Image.open(strip).size == (8 * 66 + 2, 68)
     animation = Image.open(gif)
     assert animation.format == "GIF" and animation.n_frames == 14 and animation.size == (64, 64)
@@ -149,3 +153,19 @@ def test_a_missing_checkpoint_is_a_message_not_a_crash(tmp_path_factory):
         markdown, _, _ = c.predict("celeba64-dcgan", api_name="/model_card")
         e = REGISTRY["celeba64-dcgan"]
         assert "not available" in markdown and f"{count_parameters(build_generator(e.arch, e.config)):,}" in markdown
+
+
+def test_project_finds_a_drawing_and_refuses_a_non_picture(client, tmp_path):
+    from PIL import ImageDraw
+    img = Image.new("RGB", (200, 200), "white")
+    ImageDraw.Draw(img).line([(40, 40), (150, 40), (80, 170)], fill="black", width=14)
+    img.save(tmp_path / "seven.png")
+    status, target, found, summary, files = client.predict(
+        "mnist-cdcgan", "upload", gradio_client.handle_file(str(tmp_path / "seven.png")), None, api_name="/project")
+    assert "Done" in status and "Mean pixel error" in summary and "Best-fitting class" in summary
+    assert Image.open(target).size == Image.open(found).size
+    assert sorted(Path(f).suffix for f in files) == [".json", ".npy"]
+    (tmp_path / "notes.png").write_text("not a picture")
+    bad(client, "mnist-cdcgan", "upload", gradio_client.handle_file(str(tmp_path / "notes.png")), None,
+        api_name="/project", match="not a picture")
+    bad(client, "mnist-cdcgan", "upload", None, None, api_name="/project", match="upload a picture first")

@@ -322,17 +322,24 @@ def test_concurrent_first_requests_load_a_model_once(store, monkeypatch):
     assert len(loads) == 1 and len(got) == 8 and all(g is got[0] for g in got)
 
 
-def test_model_info_shows_shipped_card_and_pictures(tiny_weights, store):
+def test_model_info_shows_the_card_and_pictures(tiny_weights, store):
     info = service.model_info("mnist-gan", store=store)
     assert info.status == "ready" and "Generator parameters" in info.markdown
     assert info.losses is None and info.progress is None
-    (tiny_weights / "mnist-gan.md").write_text("# mnist-gan\n\nshipped card\n")
+    (tiny_weights / "mnist-gan.md").write_text("# mnist-gan\n\nan old card with raw keys\n")
     (tiny_weights / "mnist-gan-losses.png").write_bytes(b"png")
-    (tiny_weights / "mnist-gan-progress.gif").write_bytes(b"gif")
+    frames = [Image.new("L", (8, 8), v) for v in (0, 100, 200)]          # noise … what the model learned
+    frames[0].save(tiny_weights / "mnist-gan-progress.gif", save_all=True, append_images=frames[1:], duration=250)
     try:
         info = service.model_info("mnist-gan", store=store)
-        assert "shipped card" in info.markdown
+        assert "old card" not in info.markdown and "## Training" in info.markdown     # from the checkpoint
         assert info.losses.name == "mnist-gan-losses.png" and info.progress.name == "mnist-gan-progress.gif"
+        gif = Image.open(io.BytesIO(service.training_animation(info.progress)))
+        firsts = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            firsts.append((np.asarray(gif.convert("L"))[0, 0], gif.info["duration"]))
+        assert firsts == [(200, 2000), (0, 250), (100, 250), (200, 250)]      # opens on the last frame
     finally:
         for f in ("mnist-gan.md", "mnist-gan-losses.png", "mnist-gan-progress.gif"):
             (tiny_weights / f).unlink()
@@ -343,3 +350,46 @@ def test_inference_side_imports_neither_training_nor_gradio_in_the_service():
             "import gan_demo.app.ui; bad = [m for m in sys.modules if m == 'training' or m.startswith('training.')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+# --- Project: a found latent in Explore and Interpolate --------------------------------------------------------
+def drawn_seven() -> Image.Image:
+    from PIL import ImageDraw
+    img = Image.new("RGB", (200, 200), "white")
+    ImageDraw.Draw(img).line([(40, 40), (150, 40), (80, 170)], fill="black", width=14)
+    return img
+
+
+def test_a_projected_latent_opens_in_explore_and_interpolate(store):
+    p = service.project("mnist-cdcgan", drawn_seven(), store=store)
+    latent = service.latent_of(p, "mnist-cdcgan")
+    assert latent["label"] == p.label and len(latent["z"]) == 100
+    found = service.enlarge(p.reconstruction[None])[0][..., 0]
+    assert close(service.explore("mnist-cdcgan", 0, [], store=store, latent=latent), found)
+    w = service.interpolate("mnist-cdcgan", 5, None, 4, "lerp", store=store, latent_b=latent)
+    assert close(w.frames[-1], found)                # B is the picture, in its own class
+    assert w.mp4[4:8] == b"ftyp"
+    w = service.interpolate("mnist-cdcgan", None, 5, 4, "lerp", store=store, latent_a=latent)
+    assert close(w.frames[0], found)
+
+
+@pytest.mark.parametrize("latent, message", [
+    ({"model": "mnist-dcgan", "z": [0.0] * 100, "label": 1}, "not mnist-cdcgan"),
+    ({"model": "mnist-cdcgan", "z": [0.0] * 99, "label": 1}, "100 finite numbers"),
+    ({"model": "mnist-cdcgan", "z": [float("nan")] * 100, "label": 1}, "finite"),
+    ({"model": "mnist-cdcgan", "z": ["x"] * 100, "label": 1}, "numbers only"),
+    ({"model": "mnist-cdcgan", "z": [0.0] * 100, "label": 10}, "class"),
+    ("not a dict", "a latent must be"),
+])
+def test_bad_latents_are_refused(store, latent, message):
+    with pytest.raises(ValueError, match=message):
+        service.explore("mnist-cdcgan", 0, [], store=store, latent=latent)
+
+
+def test_project_needs_a_picture_and_an_image_model(store):
+    with pytest.raises(ValueError, match="upload a picture"):
+        service.project("mnist-cdcgan", None, store=store)
+    with pytest.raises(ValueError, match="cannot be used here"):
+        service.project("text-wgangp", drawn_seven(), store=store)
+    with pytest.raises(ValueError, match="not a picture"):
+        service.project("mnist-cdcgan", b"GIF89a but not really", store=store)

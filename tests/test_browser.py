@@ -64,3 +64,36 @@ def test_page_generates_picks_and_explores_without_console_errors(page):
     page.wait_for_function("(src) => document.querySelector('#explore-image img').src !== src", arg=before)
 
     assert page.errors == [], page.errors
+
+
+def test_project_a_drawing_then_explore_and_walk_from_it(page):
+    """The Project tab as a visitor uses it: a digit model, a drawing on the sketch pad, Find it, then the found
+    latent in Explore and as end B in Interpolate."""
+    page.wait_for_selector("#faces-gallery img")
+    page.get_by_role("tab", name="Project").click()
+    page.locator("#project-model input").click()
+    page.locator("#project-model input").fill("mnist-cdcgan")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#project-sketch canvas")
+    page.wait_for_selector("#project-sketch[data-brush=on]")            # the brush is chosen for the visitor
+    box = page.locator("#project-sketch canvas").first.bounding_box()
+    at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    page.mouse.move(*at(0.3, 0.25))
+    page.mouse.down()
+    page.mouse.move(*at(0.7, 0.25), steps=10)
+    page.mouse.move(*at(0.45, 0.8), steps=10)
+    page.mouse.up()
+    page.get_by_role("button", name="Find it").click()
+    page.wait_for_selector("#project-found img", timeout=180_000)
+    summary = page.locator("#project-summary").inner_text()
+    assert "Mean pixel error" in summary and "Best-fitting class" in summary
+
+    page.get_by_role("button", name="Open in Explore").click()
+    page.wait_for_function("() => document.querySelector('#explore-note')?.innerText.includes('your projected')")
+    page.wait_for_selector("#explore-image img")
+
+    page.get_by_role("tab", name="Project").click()
+    page.get_by_role("button", name="Use as B in Interpolate").click()
+    page.wait_for_function("() => document.querySelector('#walk-ends')?.innerText.includes('B: your projected')")
+    page.wait_for_selector("#walk-gif img")
+    assert page.errors == [], page.errors

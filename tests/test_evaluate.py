@@ -33,4 +33,4 @@ def test_evaluate_writes_metrics_into_the_checkpoint(tmp_path, tiny_weights_dir,
         assert m["class_entropy_ratio"] == pytest.approx(entropy, abs=2e-3)
     _, _, meta = read_checkpoint(path)
     assert meta["metrics"]["classifier_fid"] == m["classifier_fid"]
-    assert "classifier fid" in path.with_suffix(".md").read_text()
+    assert "| classifier-FID |" in path.with_suffix(".md").read_text()      # the card's metrics table

@@ -20,6 +20,7 @@ project, weights, runs and temporary folders, and no access to the paths the hos
 | wrong types: dict, list, bool, string   | every argument kind                          | a message naming the argument         |
 | digits 12, -1, "x", 11 digits, "all"    | digits                                       | "digit …" / "choose at most 10"       |
 | mode "cubic", sampling "beam", 1 MB str | interpolate, text                            | "mode" / "sampling" (quoted briefly)  |
+| model, source or a file not uploaded    | project                                      | "unknown model" / "source" / gradio's |
 | too few arguments                       | every endpoint with inputs                   | "didn't receive enough input values"  |
 | a body that is not JSON, data not a list | any                                         | HTTP 400/422 with a detail, no crash  |
 
@@ -93,6 +94,13 @@ HOSTILE = (
         (list(range(11)), "at most 10 digits"), ([], "at least one digit"), ("all", "digits must be a list"),
         (None, "digits must be a list"), ({"1": 1}, "digits must be a list"), ([HUGE], "digit")]]
     + [("/digits", (COND, [1], 0, 4, v), "all digits") for v in ["yes", 1, None]]
+    # project: names, sources, and files the visitor did not upload
+    + [("/project", (n, "upload", None, None), "unknown model") for n in NAMES]
+    + [("/project", (COND, src, None, None), "source must be") for src in ["sideways", None, 3, HUGE]]
+    + [("/project", (COND, "upload", {"path": p, "meta": {"_type": "gradio.FileData"}}, None),
+        "not uploaded by a user") for p in ["/etc/passwd", "weights/mnist-gan.safetensors"]]
+    + [("/project", (COND, "draw", None, {"composite": {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}}),
+        "not uploaded by a user")]
     # too few arguments
     + [(e, args[:-1], "didn't receive enough input values") for e, args in [
         ("/generate", (IMG, 0, 4, 1.0)), ("/interpolate", (IMG, 0, 1, 4, "lerp", 1.0)),
@@ -100,6 +108,12 @@ HOSTILE = (
         ("/text", (TEXT, 0, 5, "argmax", 1.0)), ("/model_card", (IMG,)), ("/train", ("mnist-gan", 10, 16, 2e-4,
                                                                                      "scratch"))]]
 )
+
+
+def needs_raw(args, message) -> bool:
+    """Plain HTTP where gradio_client would not send the request as it is: NaN/inf, a short call, or a server-side
+    file path (the client would upload its own copy of that file)."""
+    return not json_safe(args) or "enough input" in message or "not uploaded" in message
 
 
 def json_safe(args) -> bool:
@@ -149,7 +163,7 @@ def short(value):
 @pytest.mark.parametrize("endpoint, args, message", HOSTILE,
                          ids=[f"{e}-{i}-{short(a)[:30]}" for i, (e, a, _) in enumerate(HOSTILE)])
 def test_hostile_input_gets_a_clear_error(audited_app, client, endpoint, args, message):
-    text = call(client, audited_app[0], endpoint, args, raw=not json_safe(args) or "enough input" in message)
+    text = call(client, audited_app[0], endpoint, args, raw=needs_raw(args, message))
     assert message in text, text[:300]
     assert len(text) < 1000 and "Traceback" not in text       # a message, never a dump of the input or a stack
 
@@ -157,7 +171,7 @@ def test_hostile_input_gets_a_clear_error(audited_app, client, endpoint, args, m
 def test_the_server_is_unharmed_and_touched_no_file_it_should_not(audited_app, client):
     url, log, proc = audited_app
     for endpoint, args, message in HOSTILE[::7]:     # a second round, then normal service
-        call(client, url, endpoint, args, raw=not json_safe(args) or "enough input" in message)
+        call(client, url, endpoint, args, raw=needs_raw(args, message))
     for body in ["garbage", '{"data": "x"}', '{"nothing": 1}', "[" * 100_000]:
         r = httpx.post(f"{url}gradio_api/call/generate", content=body, headers={"content-type": "application/json"})
         assert r.status_code in (400, 422) and "detail" in r.json(), r.text[:200]

@@ -1,5 +1,5 @@
-"""`python -m training …`: train, export, sample, evaluate, push, list, bench. Bad input: one line on stderr, exit
-code 2."""
+"""`python -m training …`: train, export, sample, project, evaluate, push, list, bench.
+Bad input: one line on stderr, exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive(float), help="learning rate of both G and D (default: the recipe's)")
     t.add_argument("--out", help="run folder (default runs/<model>-<time>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its resume file")
+    t.add_argument("--force", action="store_true",
+                   help="--out already holds a run: delete its files and start again from scratch")
     t.add_argument("--init", help="start G from this checkpoint (fine-tuning)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", help="cpu, cuda, mps (default: best available)")
@@ -134,6 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GPU: also time every case compiled (the DCGAN-64 batch-128 case always is)")
     b.add_argument("--json", help="also write the figures to this JSON file")
 
+    j = sub.add_parser("project", help="find the latent whose image is closest to your picture (GAN inversion)")
+    j.add_argument("name", metavar="MODEL", help="registry name or .safetensors path of an image model")
+    j.add_argument("image", metavar="IMAGE", help="picture file (PNG, JPEG, GIF, WebP, BMP, TIFF)")
+    j.add_argument("--out", help="output prefix: writes PREFIX.png (the reconstruction), PREFIX-compare.png (input "
+                                 "| reconstruction), PREFIX.npy and PREFIX.json (default: IMAGE's name + the model)")
+    j.add_argument("--steps", type=_positive(int), default=200, help="Adam steps of the best start (default 200)")
+    j.add_argument("--starts", type=_positive(int), default=8, help="starting points per class (default 8)")
+    j.add_argument("--seed", type=int, default=0, help="seed of the starting points")
+    j.add_argument("--label", type=int, help="conditional models: fix the class instead of trying all")
+    j.add_argument("--device")
+
     g = sub.add_parser("campaign", help="train a plan's runs resumably in the background; --status, --export")
     g.add_argument("plan", help="plan file (TOML), e.g. training/plans/cpu.toml")
     g.add_argument("--status", action="store_true", help="print each run's progress and best metric, then exit")
@@ -146,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--worker", help=argparse.SUPPRESS)           # internal: one run in this process
     g.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
 
-    sub.add_parser("list", help="list the registry")
+    sub.add_parser("list", help="the registry: which models are shipped in weights/, and their headline metric")
     return p
 
 
@@ -171,26 +184,66 @@ def cmd_train(a) -> int:
 
 def _train(a, device) -> int:
     import torch  # noqa: F401  (imported here so `--help` stays fast)
-    from gan_demo.checkpoint import CheckpointError
     from . import distributed
-    from .data import DataError, load_dataset
-    from .loop import Trainer, TrainingError
 
     entry = get_entry(_model(a.model))
     if a.data is not None and not Path(a.data).exists():
         raise CLIError(f"data path '{a.data}' does not exist")
     if a.resume and not a.out:
         raise CLIError("--resume needs --out RUN_DIR (the run to continue)")
+    if a.resume and a.force:
+        raise CLIError("--resume continues a run and --force deletes it: give one of them")
     # rank 0 names the default folder: the processes' clocks may straddle a second
     out = Path(a.out or distributed.broadcast(f"runs/{entry.name}-{dt.datetime.now():%Y%m%d-%H%M%S}"))
+    if a.resume and not (out / "resume.pt").is_file():
+        raise CLIError(f"{out / 'resume.pt'}: no resume file (start without --resume)")
+    # rank 0 decides (and clears) before any process writes, so every rank sees the same folder
+    verdict = distributed.broadcast(_claim_run_folder(out, a.resume, a.force) if distributed.is_main() else None)
+    if verdict:
+        raise CLIError(verdict)
+    created = [f for f in (out, *out.parents) if not f.exists()]     # deepest first
     try:
         out.mkdir(parents=True, exist_ok=True)
         if not os.access(out, os.W_OK):
             raise PermissionError
     except (OSError, PermissionError):
         raise CLIError(f"cannot write to the run folder '{out}'") from None
-    if a.resume and not (out / "resume.pt").is_file():
-        raise CLIError(f"{out / 'resume.pt'}: no resume file (start without --resume)")
+    try:
+        return _run(a, entry, out, device)
+    except BaseException:
+        if distributed.is_main():
+            _remove_if_empty([out / "samples", *created])   # a run that failed before writing leaves no folder
+        raise
+
+
+def _claim_run_folder(out: Path, resume: bool, force: bool) -> str | None:
+    """None when a new run may start in `out` (clearing an old one with --force), else the one-line refusal."""
+    from .runlog import RunFolder
+    run = RunFolder(out)
+    if resume or not run.holds_run():
+        return None
+    if not force:
+        return (f"'{out}' already holds a run: add --resume to continue it, or --force to delete it and start "
+                f"again (or choose another --out)")
+    try:
+        run.clear()
+    except OSError as e:
+        return f"cannot clear the old run in '{out}' ({e.strerror or e})"
+    return None
+
+
+def _remove_if_empty(folders) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()                  # only succeeds when empty
+        except OSError:
+            pass
+
+
+def _run(a, entry, out: Path, device) -> int:
+    from gan_demo.checkpoint import CheckpointError
+    from .data import DataError, load_dataset
+    from .loop import Trainer, TrainingError
     try:
         data = load_dataset(entry.dataset, a.data)
     except DataError as e:
@@ -334,6 +387,53 @@ def cmd_bench(a) -> int:
     return 0
 
 
+def cmd_project(a) -> int:
+    import time
+    import numpy as np
+    from gan_demo import CheckpointError, load_generator
+    from gan_demo.render import make_grid, to_pil, upscale
+    from gan_demo.user_image import ImageInputError
+    try:
+        g = load_generator(a.name, device=a.device)
+    except (KeyError, CheckpointError) as e:
+        raise CLIError(str(e).strip("'\"")) from None
+    if g.entry.is_text:
+        raise CLIError(f"{g.name} is a text model: projection needs an image model")
+    prefix = Path(a.out) if a.out else Path(f"{Path(a.image).stem}-{g.name}")
+    if not prefix.resolve().parent.is_dir():
+        raise CLIError(f"cannot write '{prefix}': no folder '{prefix.parent}'")
+    shown = [0.0]
+
+    def progress(step, total, loss):            # on a terminal: one line, rewritten once a second
+        if time.monotonic() - shown[0] > 1 or step == total:
+            shown[0] = time.monotonic()
+            end = "\n" if step == total else ""
+            print(f"\rstep {step}/{total}  loss {loss:.4f}", end=end, file=sys.stderr, flush=True)
+
+    try:
+        p = g.project(a.image, steps=a.steps, starts=a.starts, seed=a.seed, label=a.label,
+                      progress=progress if sys.stderr.isatty() else None)
+    except (ImageInputError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    files = [prefix.parent / f"{prefix.name}{s}" for s in (".png", "-compare.png", ".npy", ".json")]
+    try:
+        to_pil(p.reconstruction).save(files[0])
+        pair = make_grid(np.stack([p.target, p.reconstruction]), ncol=2)
+        upscale(to_pil(pair), 512).save(files[1])
+        p.save(prefix.parent / prefix.name)
+    except OSError as e:
+        for f in files:
+            f.unlink(missing_ok=True)
+        raise CLIError(f"cannot write '{prefix}…' ({e.strerror or e})") from None
+    for note in p.notes:
+        print(f"note: {note}", file=sys.stderr)
+    cls = f"; best-fitting class {g.entry.class_names[p.label] if g.entry.class_names else p.label}" \
+        if p.label is not None else ""
+    print(f"{g.name}: {p.error_text}{cls}; {p.steps} steps in {p.seconds:.1f} s")
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
 def cmd_campaign(a) -> int:
     from .campaign import PlanError, export_best, format_status, load_plan, run_campaign, run_worker
     from .data import DataError
@@ -358,8 +458,20 @@ def cmd_campaign(a) -> int:
 
 
 def cmd_list(a) -> int:
+    """One line per registry model: dataset, loss, whether it is shipped (its checkpoint in the weights folder
+    reads) and its headline metric. The weights folder goes to stderr, so stdout stays one row per model."""
+    from gan_demo import CheckpointError, read_checkpoint
+    from gan_demo.generator import resolve_weights, weights_dir
+    from gan_demo.model_card import headline_metric
+    print(f"weights folder: {weights_dir()}", file=sys.stderr)
     for name, e in REGISTRY.items():
-        print(f"{name:18s} {e.dataset:9s} {e.recipe.loss:6s} {e.description}")
+        try:
+            _, _, meta = read_checkpoint(resolve_weights(name))
+            shipped, metric = "shipped", headline_metric(meta.get("metrics", {})) or "not measured"
+        except (CheckpointError, OSError) as err:
+            missing = "file not found" in str(err)
+            shipped, metric = "not shipped", "" if missing else f"(unreadable: {str(err).split(': ', 1)[-1][:60]})"
+        print(f"{name:18s} {e.dataset:9s} {e.recipe.loss:6s} {shipped:11s} {metric}".rstrip())
     return 0
 
 
@@ -368,7 +480,7 @@ def main(argv=None) -> int:
         a = build_parser().parse_args(argv)
         return {"train": cmd_train, "export": cmd_export, "sample": cmd_sample, "evaluate": cmd_evaluate,
                 "train-classifier": cmd_train_classifier, "push": cmd_push, "bench": cmd_bench,
-                "campaign": cmd_campaign, "list": cmd_list}[a.cmd](a)
+                "project": cmd_project, "campaign": cmd_campaign, "list": cmd_list}[a.cmd](a)
     except CLIError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

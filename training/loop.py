@@ -67,7 +67,8 @@ def hardware_name(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    return f"CPU ({cpu}, {torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({cpu}, {n} thread{'s' if n != 1 else ''})"
 
 
 def _why_unusable(e: Exception) -> str:

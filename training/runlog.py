@@ -12,12 +12,26 @@ from gan_demo.render import gif_bytes, line_plot
 
 
 class RunFolder:
+    #: what a run writes at the top of its folder (besides samples/step_*.png)
+    FILES = ("config.json", "log.jsonl", "resume.pt", "generator.safetensors", "progress.gif", "losses.png")
+
     def __init__(self, path):
         self.path = Path(path)
         self.samples = self.path / "samples"
         self.log_file = self.path / "log.jsonl"
         self.resume_file = self.path / "resume.pt"
         self.checkpoint = self.path / "generator.safetensors"
+
+    def holds_run(self) -> bool:
+        """Whether a run has already written here (so a new one would mix its logs and samples into it)."""
+        return any((self.path / f).exists() for f in self.FILES) or bool(self.sample_frames())
+
+    def clear(self) -> None:
+        """Delete the run's own files (and nothing else the folder may hold), for a clean restart."""
+        for f in self.FILES:
+            (self.path / f).unlink(missing_ok=True)
+        for p in self.sample_frames():
+            p.unlink(missing_ok=True)
 
     def create(self) -> "RunFolder":
         self.samples.mkdir(parents=True, exist_ok=True)

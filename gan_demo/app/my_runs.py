@@ -63,12 +63,13 @@ class MyRun:
 
     @property
     def label(self) -> str:
-        """The menu entry, e.g. 'my run: mnist-gan, 300 steps (14:05)'."""
+        """The menu entry, e.g. 'my mnist-gan · 14:05' (short: a longer one was cut off under the menu's arrow;
+        the Faces note gives the steps)."""
         try:
             at = dt.datetime.fromisoformat(self.finished).astimezone().strftime("%H:%M")
         except ValueError:
             at = "?"
-        return f"my run: {self.model}, {self.steps:,} steps ({at})"
+        return f"my {self.model} · {at}"
 
 
 def _read(folder: Path, run_id: str) -> MyRun | None:

@@ -26,7 +26,8 @@ from ..latents import interpolation_path, truncate, walk
 from ..model_card import model_card
 from ..models import build_generator, count_parameters
 from ..registry import REGISTRY, ModelEntry
-from ..render import gif_bytes, make_grid, to_pil
+from ..projection import Projection
+from ..render import gif_bytes, make_grid, mp4_bytes, to_pil
 from ..paths import find_data, locate
 from ..text_codec import TextCodec
 from ..validate import MAX_SEED, flag, number, quoted, seed, whole
@@ -50,6 +51,28 @@ DATASET_ORDER = {"celeba64": 0, "celeba128": 1, "cifar10": 2, "mnist": 3, "text"
 
 
 # --- input checks: gan_demo.validate (quoted, whole, number, seed, flag) -------------------------------------
+
+
+def check_latent(latent, model: str) -> tuple[torch.Tensor, int | None]:
+    """A latent found by `project` and sent back by the page ({"model", "z", "label"}) → (z, class); it must belong
+    to `model` and be z_dim finite numbers (the page could send anything)."""
+    if not isinstance(latent, dict) or not isinstance(latent.get("z"), (list, tuple)):
+        raise ValueError("a latent must be {'model': name, 'z': [numbers], 'label': class or null}")
+    if latent.get("model") != model:
+        raise ValueError(f"that latent was found with {quoted(latent.get('model'))}, not {model}")
+    e = model_entry(model)
+    try:
+        z = torch.tensor([float(v) for v in latent["z"]], dtype=torch.float32)
+    except (TypeError, ValueError):
+        raise ValueError("a latent must hold numbers only") from None
+    if z.shape != (e.latent_dim,) or not torch.isfinite(z).all() or z.abs().max() > 100:
+        raise ValueError(f"a latent of {model} is {e.latent_dim} finite numbers of moderate size")
+    label = latent.get("label")
+    if e.num_classes:
+        label = whole(label, "class", 0, e.num_classes - 1)
+    return z, (label if e.num_classes else None)
+
+
 def seed_run(first: int, count: int) -> list[int]:
     """`count` consecutive seeds from `first`, wrapping past 2**32 - 1 so every start seed is valid."""
     return [(first + i) % (MAX_SEED + 1) for i in range(count)]
@@ -313,25 +336,44 @@ class Walk:
     frames: list[Image.Image]
     strip: Image.Image              # the frames in rows, left to right
     gif: bytes                      # the walk there and back, looping
+    mp4: bytes                      # the same as an H.264 video, pixels enlarged crisply
+
+
+def _start(model: str, seed_value, latent, what: str):
+    """A checked starting point: a found latent (from Project) as (z, class), else the seed."""
+    return check_latent(latent, model) if latent is not None else seed(seed_value, what)
+
+
+def _latent(g: GanGenerator, start) -> tuple[torch.Tensor, int | None]:
+    if isinstance(start, tuple):
+        return start
+    labels = _labels_for(g, [start])
+    return g.latents([start])[0], labels[0] if labels else None
 
 
 def interpolate(model, seed_a, seed_b, steps, mode="slerp", truncation=1.0, store: ModelStore = STORE,
-                session: str | None = None) -> Walk:
+                session: str | None = None, latent_a=None, latent_b=None) -> Walk:
+    """Seed A to seed B; `latent_a`/`latent_b` (found by `project`) replace a seed."""
     model = check_model(model, "image", session)
-    a, b = seed(seed_a, "seed A"), seed(seed_b, "seed B")
+    a, b = _start(model, seed_a, latent_a, "seed A"), _start(model, seed_b, latent_b, "seed B")
     steps = whole(steps, "steps", 2, MAX_FRAMES)
     if mode not in INTERPOLATION_MODES:
         raise ValueError(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {quoted(mode)}")
     truncation = number(truncation, "truncation", *TRUNCATION_RANGE)
     g = store.get(model)
-    za, zb = truncate(g.latents([a, b]), truncation)
-    path = interpolation_path(za, zb, steps, mode)
-    labels = _labels_for(g, [a] * steps)        # a conditional walk keeps seed A's class
-    imgs = enlarge(g.sample(latents=path, labels=labels))
+    (za, label_a), (zb, label_b) = _latent(g, a), _latent(g, b)
+    path = interpolation_path(truncate(za, truncation), truncate(zb, truncation), steps, mode)
+    za_label = label_a if latent_a is not None or latent_b is None else label_b
+    # a conditional walk keeps one class: seed A's, or that of the picture the visitor projected
+    labels = [za_label] * steps if za_label is not None else None
+    small = g.sample(latents=path, labels=labels)
+    imgs = enlarge(small)
     frames = [to_pil(x) for x in imgs]
     loop = frames + frames[-2:0:-1]             # there and back, so the loop has no jump
     duration = int(min(200, max(40, 3000 / steps)))
-    return Walk(frames, to_pil(make_grid(imgs, ncol=min(steps, STRIP_COLUMNS))), gif_bytes(loop, duration_ms=duration))
+    video = [to_pil(x) for x in small]
+    return Walk(frames, to_pil(make_grid(imgs, ncol=min(steps, STRIP_COLUMNS))), gif_bytes(loop, duration_ms=duration),
+                mp4_bytes(video + video[-2:0:-1], fps=1000 / duration))
 
 
 def direction_labels(model, store: ModelStore = STORE, session: str | None = None) -> list[str]:
@@ -340,21 +382,40 @@ def direction_labels(model, store: ModelStore = STORE, session: str | None = Non
 
 
 def explore(model, seed_value, amounts, truncation=1.0, store: ModelStore = STORE,
-            session: str | None = None) -> Image.Image:
-    """One image for a seed moved along the model's principal latent directions by `amounts` (≤ N_SLIDERS)."""
+            session: str | None = None, latent=None) -> Image.Image:
+    """One image for a seed (or a latent found by `project`) moved along the model's principal latent directions
+    by `amounts` (≤ N_SLIDERS)."""
     model = check_model(model, "image", session)
-    s = seed(seed_value)
+    start = _start(model, seed_value, latent, "seed")
     if not isinstance(amounts, (list, tuple)) or len(amounts) > N_SLIDERS:
         raise ValueError(f"give at most {N_SLIDERS} slider amounts")
     amounts = [number(v, f"slider {i + 1}", -SLIDER_RANGE, SLIDER_RANGE) for i, v in enumerate(amounts)]
     truncation = number(truncation, "truncation", *TRUNCATION_RANGE)
     g = store.get(model)
+    z, label = _latent(g, start)
     vectors, _ = store.directions(model)
     amounts = amounts[:len(vectors)]
-    z = truncate(g.latents([s])[0], truncation)
+    z = truncate(z, truncation)
     if amounts:
         z = walk(z, vectors, amounts)
-    return to_pil(enlarge(g.sample(latents=z[None], labels=_labels_for(g, [s])))[0])
+    return to_pil(enlarge(g.sample(latents=z[None], labels=[label] if label is not None else None))[0])
+
+
+# --- bring your own picture -----------------------------------------------------------------------------------
+def project(model, picture, store: ModelStore = STORE, session: str | None = None, progress=None,
+            stop=None) -> Projection:
+    """The latent of `model` whose image is closest to `picture` (a file path, bytes or PIL image), with the
+    library's defaults (a few hundred Adam steps from several starts); see gan_demo.projection."""
+    model = check_model(model, "image", session)
+    if picture is None:
+        raise ValueError("upload a picture (or draw a digit) first")
+    return store.get(model).project(picture, progress=progress, stop=stop)
+
+
+def latent_of(p: Projection, model: str) -> dict:
+    """A projection's latent (found with `model`, a registry name or "my-run:…") as plain data for the page, and
+    back through `check_latent`."""
+    return {"model": model, "z": [round(float(v), 6) for v in p.latent[0]], "label": p.label}
 
 
 @dataclass
@@ -462,6 +523,25 @@ def _architecture_parameters(entry: ModelEntry) -> int:
         return count_parameters(build_generator(entry.arch, entry.config))
 
 
+_animations: dict[tuple, bytes] = {}
+
+
+def training_animation(path: Path) -> bytes:
+    """The training GIF, made to open on its last frame (what the model learned, held 2 s) before it plays from
+    the first noisy samples: a still of the GIF, or its first second, is then a meaningful picture."""
+    key = (path, _file_signature(path))
+    if key not in _animations:
+        with Image.open(path) as gif:
+            frames, durations = [], []
+            for i in range(getattr(gif, "n_frames", 1)):
+                gif.seek(i)
+                frames.append(gif.convert("RGB"))
+                durations.append(gif.info.get("duration", 250))
+        _animations.clear()                 # one at a time: the card being looked at
+        _animations[key] = gif_bytes([frames[-1]] + frames, duration_ms=[2000] + durations)
+    return _animations[key]
+
+
 def model_info(name, store: ModelStore = STORE) -> ModelInfo:
     name = check_model(name)
     entry = REGISTRY[name]
@@ -471,13 +551,10 @@ def model_info(name, store: ModelStore = STORE) -> ModelInfo:
     except ValueError:
         g = None
     status = store.status(name)
-    shipped = folder / f"{name}.md"
-    if g is None:
-        card = model_card(entry, None, _architecture_parameters(entry))
-    elif shipped.is_file():
-        card = shipped.read_text(encoding="utf-8", errors="replace")
-    else:
-        card = model_card(g.entry, g.meta, g.num_parameters)
+    # the card is written afresh from the checkpoint (metrics as a table with their meaning), not read from the
+    # shipped .md, which older exports wrote with raw metric keys
+    card = model_card(entry, None, _architecture_parameters(entry)) if g is None else \
+        model_card(g.entry, g.meta, g.num_parameters)
     head = f"**Status: {status}**" if g is None else f"Status: {status}"
     existing = lambda p: p if p.is_file() else None
     return ModelInfo(name, status, f"{head}\n\n{card}", existing(folder / f"{name}-losses.png"),

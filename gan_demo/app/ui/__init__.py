@@ -11,8 +11,8 @@ import re
 
 import gradio as gr
 
-from . import digits, explore, faces, interpolate, models, text, train
-from .common import MODEL_WORK, clean_private_leftovers, refreshed_menu
+from . import digits, explore, faces, interpolate, models, project, text, train
+from .common import MODEL_WORK, clean_private_leftovers, explain_choice, refreshed_menu
 
 TITLE = "gan_demo — hands-on GANs"
 HEADER = ("# gan_demo: hands-on GANs\n"
@@ -24,7 +24,16 @@ CSS = """
 /* a 64-pixel walk or picture would otherwise stay 64 pixels wide in a large box */
 #walk-gif img, #explore-image img { width: 100%; height: 100%; object-fit: contain; }
 #walk-strip img { width: 100% !important; height: auto !important; }
-""" + train.CSS
+/* seed captions below each thumbnail, not over a third of a 28-pixel digit */
+#faces-gallery .thumbnail-item { display: flex; flex-direction: column; aspect-ratio: auto; height: auto;
+                                 overflow: visible; }
+#faces-gallery .thumbnail-item img { aspect-ratio: 1; width: 100%; height: auto; image-rendering: pixelated; }
+#faces-gallery .caption-label { position: static; transform: none; max-width: 100%; padding: 2px 0 0 0;
+                                background: none; color: var(--body-text-color-subdued); font-size: var(--text-sm);
+                                text-align: center; border: none; }
+#faces-gallery .thumbnail-item.selected .caption-label { color: var(--body-text-color); font-weight: 600; }
+.picture-heading p { margin: 0 0 4px 0; font-weight: 600; }
+""" + train.CSS + project.CSS
 LAUNCH_OPTIONS = dict(theme=gr.themes.Soft(), css=CSS, show_error=True)
 QUEUE_SIZE = 64             # requests waiting beyond this are turned away instead of piling up
 
@@ -54,21 +63,41 @@ def _wire_gallery_picks(f, i, e) -> None:
                      api_visibility="private", queue=False)
 
 
-def _wire_page_load(demo, f, i, e, d, t) -> None:
+def _wire_projection(tabs, p, i, e) -> None:
+    """A latent found in Project opens in Explore (its model selected, sliders at zero) or becomes end A or B of
+    the walk in Interpolate, which then runs."""
+    def open_in_explore(latent):
+        return latent, latent["model"], *[0] * len(e.sliders), gr.Tabs(selected="explore")
+
+    p.to_explore.click(open_in_explore, p.latent, [e.latent, e.model, *e.sliders, tabs],
+                       api_visibility="private", queue=False).then(
+        e.explore, e.inputs, e.image, api_visibility="private", preprocess=False, **MODEL_WORK)
+    for button, end in ((p.to_a, i.latent_a), (p.to_b, i.latent_b)):
+        button.click(lambda latent: (latent, latent["model"], gr.Tabs(selected="interpolate")), p.latent,
+                     [end, i.model, tabs], api_visibility="private", queue=False).then(
+            i.interpolate, i.inputs, i.outputs, api_visibility="private", preprocess=False, **MODEL_WORK)
+
+
+def _wire_page_load(demo, f, i, e, d, t, p) -> None:
     """On each visit: menus show which checkpoints are usable, the best model is selected, a first grid appears."""
     def menus():
         image = refreshed_menu("image")
-        return image, image, image, refreshed_menu("conditional"), refreshed_menu("text")
+        return (image, image, image, refreshed_menu("conditional"), refreshed_menu("text"), image,
+                *text.availability())
 
-    demo.load(menus, None, [f.model, i.model, e.model, d.model, t.model], api_visibility="private").then(
+    menus_out = [f.model, i.model, e.model, d.model, t.model, p.model, t.run, t.unavailable]
+    demo.load(menus, None, menus_out, api_visibility="private").then(
         f.first_grid, [f.model, f.seed, f.count, f.truncation], [f.gallery, f.download, f.note],
         preprocess=False, api_visibility="private", **MODEL_WORK)
 
 
-def _wire_my_runs(demo, tr, f, i, e, d, t) -> None:
-    """A run that ends becomes "my run" in the other tabs' menus (this session only); a closed tab ends its run."""
-    tr.finished.then(tr.my_run_menus, None, [f.model, i.model, e.model, d.model, t.model, f.note],
-                     api_visibility="private")
+def _wire_my_runs(demo, tr, f, i, e, d, t, p) -> None:
+    """A run that ends becomes "my run" in the other tabs' menus (this session only), and Faces shows its grid; a
+    closed tab ends its run."""
+    tr.finished.then(tr.my_run_menus, None, [f.model, i.model, e.model, d.model, t.model, p.model, f.note],
+                     api_visibility="private").then(
+        f.generate, [f.model, f.seed, f.count, f.truncation], [f.gallery, f.download],
+        preprocess=False, api_visibility="private", **MODEL_WORK)
     demo.unload(tr.end_session)
 
 
@@ -76,17 +105,21 @@ def build_app() -> gr.Blocks:
     clean_private_leftovers()           # what killed servers left in gradio's cache (see common.PRIVATE)
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(HEADER)
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             f = faces.build()
             i = interpolate.build()
             e = explore.build()
+            p = project.build()
             d = digits.build()
             t = text.build()
             tr = train.build()
             models.build()
         _wire_gallery_picks(f, i, e)
-        _wire_page_load(demo, f, i, e, d, t)
-        _wire_my_runs(demo, tr, f, i, e, d, t)
+        _wire_projection(tabs, p, i, e)
+        _wire_page_load(demo, f, i, e, d, t, p)
+        _wire_my_runs(demo, tr, f, i, e, d, t, p)
+        for menu in (f.model, i.model, e.model, d.model, t.model, p.model):
+            menu.input(explain_choice, menu, None, api_visibility="private", queue=False)
     demo.queue(default_concurrency_limit=2, max_size=QUEUE_SIZE)
     return demo
 

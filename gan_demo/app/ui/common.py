@@ -148,15 +148,23 @@ def client_of(request) -> str | None:
 
 # --- components -----------------------------------------------------------------------------------------------
 def model_choices(names: list[str]) -> list[tuple[str, str]]:
-    """Menu entries: the registry name, flagged when its checkpoint is missing or broken (the Models tab says
-    why)."""
-    flagged = lambda n: service.STORE.status(n).startswith("not available")
-    return [(f"{n} (not available)" if flagged(n) else n, n) for n in names]
+    """Menu entries: the models that can be used first (in the usual order), then those whose checkpoint is
+    missing or broken, flagged (choosing one says why: `explain_choice`)."""
+    flagged = {n for n in names if service.STORE.status(n).startswith("not available")}
+    return [(n, n) for n in names if n not in flagged] + [(f"{n} (not available)", n) for n in names if n in flagged]
 
 
-def model_menu(kind: str, label: str = "Model") -> gr.Dropdown:
+def explain_choice(model) -> None:
+    """A model chosen from a menu that cannot be used: say why at once, in a notice (not an error box)."""
+    if isinstance(model, str) and model in service.REGISTRY:
+        status = service.STORE.status(model)
+        if status.startswith("not available"):
+            gr.Warning(f"{model} is {status}. Choose a model higher in the menu.")
+
+
+def model_menu(kind: str, label: str = "Model", elem_id: str | None = None) -> gr.Dropdown:
     names = service.MODEL_KINDS[kind]()
-    return gr.Dropdown(choices=[(n, n) for n in names], value=names[0], label=label)
+    return gr.Dropdown(choices=[(n, n) for n in names], value=names[0], label=label, elem_id=elem_id)
 
 
 def refreshed_menu(kind: str) -> gr.Dropdown:
@@ -165,7 +173,7 @@ def refreshed_menu(kind: str) -> gr.Dropdown:
 
 
 def menu_with_my_runs(kind: str, session: str | None, select: str | None = None) -> gr.Dropdown:
-    """The menu plus the session's trained runs ("my run: …", newest first); `select` picks one of them if it
+    """The menu plus the session's trained runs ("my <model> · <time>", newest first); `select` picks one of them if it
     fits this menu, else the selection stays."""
     mine = service.my_run_choices(kind, session)
     choices = mine + model_choices(service.MODEL_KINDS[kind]())

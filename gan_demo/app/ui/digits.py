@@ -36,8 +36,9 @@ def build() -> SimpleNamespace:
                 count = gr.Slider(1, service.MAX_DIGIT_COLUMNS, value=8, step=1, label="Seeds per digit (N)")
                 run = gr.Button("Draw digits", variant="primary")
             with gr.Column(scale=3):
-                grid = gr.Image(label="Rows: digits · columns: seeds", type="filepath", format="png",
-                                buttons=PICTURE_BUTTONS, elem_id="digits-grid")
+                gr.Markdown("Rows: digits · columns: seeds", elem_classes="picture-heading")
+                grid = gr.Image(label="Rows: digits · columns: seeds", show_label=False, type="filepath",
+                                format="png", buttons=PICTURE_BUTTONS, elem_id="digits-grid")
                 caption = gr.Markdown()
     inputs, outputs = [model, chosen, seed, count, all_digits], [grid, caption]
     gr.on([run.click, seed.submit], digits, inputs, outputs, api_name="digits", preprocess=False, **MODEL_WORK)

@@ -16,15 +16,27 @@ INTRO = ("Each slider moves the picture along one of the directions in which thi
 
 @gpu
 @user_errors
-def picture(session, model, seed, truncation, *amounts):
-    """The seed's picture moved by `amounts` along directions 1…8."""
-    return service.explore(model, seed, list(amounts), truncation, session=session)
+def picture(session, model, seed, truncation, latent, *amounts):
+    """The seed's picture (or the found latent's) moved by `amounts` along directions 1…8."""
+    return service.explore(model, seed, list(amounts), truncation, session=session, latent=latent)
 
 
-def explore(request: gr.Request, model, seed, truncation, *amounts):
-    """→ one image. An empty seed (the box cleared while typing a new one) leaves the picture as it is.
+def explore(request: gr.Request, model, seed, truncation, latent, *amounts):
+    """→ one image. An empty seed (the box cleared while typing a new one) leaves the picture as it is. A latent
+    from the Project tab (a page state, not part of the API) replaces the seed while the model is its own.
     (The request comes first: gradio passes it only to a positional parameter, and the amounts are *args.)"""
-    return gr.skip() if seed is None else picture(session_of(request), model, seed, truncation, *amounts)
+    latent = latent if isinstance(latent, dict) and latent.get("model") == model else None
+    if seed is None and latent is None:
+        return gr.skip()
+    return picture(session_of(request), model, seed, truncation, latent, *amounts)
+
+
+def latent_note(latent, model) -> str:
+    if not isinstance(latent, dict):
+        return ""
+    if latent.get("model") != model:
+        return f"Your projected picture belongs to {latent.get('model')}: choose it again to move it."
+    return "Starting point: **your projected picture** (the seed is not used until you press *Back to seeds*)."
 
 
 @gpu
@@ -53,13 +65,17 @@ def build() -> SimpleNamespace:
                 model = model_menu("image")
                 seed, dice = seed_row(elem_id="explore-seed")
                 truncation = gr.Slider(*service.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation")
-                reset = gr.Button("Reset sliders")
+                with gr.Row():
+                    reset = gr.Button("Reset sliders")
+                    back = gr.Button("Back to seeds", visible=False)
+                note = gr.Markdown(elem_id="explore-note")
                 image = gr.Image(label="Picture", format="png", height=320, buttons=PICTURE_BUTTONS,
                                  elem_id="explore-image")
             with gr.Column(scale=2):
                 sliders = [gr.Slider(-service.SLIDER_RANGE, service.SLIDER_RANGE, value=0, step=0.1,
                                      label=f"direction {i + 1}") for i in range(service.N_SLIDERS)]
-    inputs = [model, seed, truncation, *sliders]
+        latent = gr.State(None)
+    inputs = [model, seed, truncation, latent, *sliders]
     # last call wins: while one picture renders, only the newest slider position waits
     gr.on([s.change for s in sliders] + [seed.change, truncation.change], explore, inputs, image,
           api_name="explore", preprocess=False, trigger_mode="always_last", show_progress="minimal", **MODEL_WORK)
@@ -70,4 +86,10 @@ def build() -> SimpleNamespace:
             explore, inputs, image, api_visibility="private", preprocess=False, show_progress="minimal",
             **MODEL_WORK)
     model.change(lambda: [0] * service.N_SLIDERS, None, sliders, api_visibility="private", queue=False)
-    return SimpleNamespace(model=model, seed=seed, truncation=truncation)
+    noted = lambda z, m: (latent_note(z, m), gr.Button(visible=isinstance(z, dict)))
+    for trigger in (latent.change, model.change):
+        trigger(noted, [latent, model], [note, back], api_visibility="private", queue=False)
+    back.click(lambda: None, None, latent, api_visibility="private", queue=False).then(
+        explore, inputs, image, api_visibility="private", preprocess=False, show_progress="minimal", **MODEL_WORK)
+    return SimpleNamespace(model=model, seed=seed, truncation=truncation, latent=latent, sliders=sliders,
+                           image=image, inputs=inputs, explore=explore)

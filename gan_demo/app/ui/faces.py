@@ -50,11 +50,16 @@ def build() -> SimpleNamespace:
                 download = gr.DownloadButton("Download grid (PNG)", size="md")
                 note = gr.Markdown()
             with gr.Column(scale=3):
-                gallery = gr.Gallery(label="Generated images", columns=8, height="auto", object_fit="contain",
-                                     format="png", allow_preview=True, elem_id="faces-gallery")
+                # the label above the pictures, not on them; a click picks the seed (no full-size preview
+                # to close first: the Download button and the grid file give the full pictures)
+                gr.Markdown("Generated images (click one to use its seed)", elem_classes="picture-heading")
+                gallery = gr.Gallery(label="Generated images", show_label=False, columns=8, height="auto",
+                                     object_fit="contain", format="png", allow_preview=False,
+                                     elem_id="faces-gallery")
     inputs, outputs = [model, seed, count, truncation], [gallery, download]
     gr.on([run.click, seed.submit], generate, inputs, outputs, api_name="generate", preprocess=False,
           **MODEL_WORK)
     on_random_seed(dice, seed, generate, inputs, outputs)
     return SimpleNamespace(model=model, seed=seed, count=count, truncation=truncation, gallery=gallery,
-                           download=download, note=note, first_grid=first_grid)
+                           download=download, note=note, first_grid=first_grid,
+                           generate=generate)

@@ -16,10 +16,22 @@ INTRO = ("Every seed is a point in the generator's *latent space*. Walking from 
 
 @gpu
 @user_errors
-def interpolate(model, seed_a, seed_b, steps, mode, truncation, request: gr.Request = None):
-    """→ the frames as one strip (PNG) and the looping walk as a GIF file."""
-    w = service.interpolate(model, seed_a, seed_b, steps, mode, truncation, session=session_of(request))
-    return png_file(w.strip), temp_file(w.gif, ".gif")
+def interpolate(model, seed_a, seed_b, steps, mode, truncation, latent_a=None, latent_b=None,
+                request: gr.Request = None):
+    """→ the frames as one strip (PNG), the looping walk as a GIF file and as an MP4 file. `latent_a`/`latent_b`
+    (page states, not part of the API) are latents found in the Project tab; they replace a seed while the model
+    is their own."""
+    own = lambda z: z if isinstance(z, dict) and z.get("model") == model else None
+    w = service.interpolate(model, seed_a, seed_b, steps, mode, truncation, session=session_of(request),
+                            latent_a=own(latent_a), latent_b=own(latent_b))
+    return png_file(w.strip), temp_file(w.gif, ".gif"), temp_file(w.mp4, ".mp4")
+
+
+def ends_note(latent_a, latent_b, model) -> str:
+    ends = [f"{k}: **your projected picture**" + ("" if z.get("model") == model else f" (of {z.get('model')}: "
+                                                  "choose that model to use it)")
+            for k, z in (("A", latent_a), ("B", latent_b)) if isinstance(z, dict)]
+    return "; ".join(ends) + " (its seed box is not used)." if ends else ""
 
 
 def build() -> SimpleNamespace:
@@ -34,12 +46,26 @@ def build() -> SimpleNamespace:
                 steps = gr.Slider(2, service.MAX_FRAMES, value=12, step=1, label="Steps (frames)")
                 mode = gr.Radio(list(service.INTERPOLATION_MODES), value="slerp", label="Path")
                 truncation = gr.Slider(*service.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation")
+                ends = gr.Markdown(elem_id="walk-ends")
+                back = gr.Button("Back to seeds", size="sm", visible=False)
                 run = gr.Button("Interpolate", variant="primary")
             with gr.Column(scale=3):
                 gif = gr.Image(label="The walk, animated", type="filepath", height=300, buttons=PICTURE_BUTTONS,
                                elem_id="walk-gif")
+                with gr.Row():
+                    gif_file = gr.DownloadButton("Download GIF", size="sm", elem_id="walk-gif-download")
+                    mp4 = gr.DownloadButton("Download MP4", size="sm", elem_id="walk-mp4")
                 strip = gr.Image(label="Frames, left to right", type="filepath", format="png",
                                  buttons=PICTURE_BUTTONS, elem_id="walk-strip")
-    gr.on([run.click, seed_a.submit, seed_b.submit], interpolate, [model, seed_a, seed_b, steps, mode, truncation],
-          [strip, gif], api_name="interpolate", preprocess=False, **MODEL_WORK)
-    return SimpleNamespace(model=model, seed_a=seed_a, seed_b=seed_b, truncation=truncation)
+        latent_a, latent_b = gr.State(None), gr.State(None)
+    inputs = [model, seed_a, seed_b, steps, mode, truncation, latent_a, latent_b]
+    gr.on([run.click, seed_a.submit, seed_b.submit], interpolate, inputs, [strip, gif, mp4],
+          api_name="interpolate", preprocess=False, **MODEL_WORK).then(
+        lambda g: g, gif, gif_file, api_visibility="private", queue=False)
+    noted = lambda a, b, m: (ends_note(a, b, m), gr.Button(visible=isinstance(a, dict) or isinstance(b, dict)))
+    for trigger in (latent_a.change, latent_b.change, model.change):
+        trigger(noted, [latent_a, latent_b, model], [ends, back], api_visibility="private", queue=False)
+    back.click(lambda: (None, None), None, [latent_a, latent_b], api_visibility="private", queue=False)
+    return SimpleNamespace(model=model, seed_a=seed_a, seed_b=seed_b, truncation=truncation, latent_a=latent_a,
+                           latent_b=latent_b, run=run, inputs=inputs, outputs=[strip, gif, mp4],
+                           interpolate=interpolate)

@@ -7,7 +7,7 @@ import gradio as gr
 
 from .. import service
 from ...registry import REGISTRY
-from .common import PICTURE_BUTTONS, copy_file, user_errors
+from .common import PICTURE_BUTTONS, copy_file, model_choices, temp_file, user_errors
 
 INTRO = ("What each model is, how it was trained and how well it does; click a row to see its card. The loss "
          "curves show generator and discriminator pulling against each other; the animation shows the same seeds "
@@ -26,7 +26,8 @@ def _nested(markdown: str) -> str:
 def card(name):
     """→ the model's card (Markdown), its loss curve and its training animation (files; None where not shipped)."""
     info = service.model_info(name)
-    return _nested(info.markdown), copy_file(info.losses), copy_file(info.progress)
+    progress = temp_file(service.training_animation(info.progress), ".gif") if info.progress else None
+    return _nested(info.markdown), copy_file(info.losses), progress
 
 
 def shown_if_present(losses, progress):
@@ -53,7 +54,7 @@ def build() -> None:
                              column_widths=["20%", "12%", "10%", "58%"], elem_id="models-table")
         with gr.Row():
             with gr.Column(scale=2):
-                name = gr.Dropdown([(n, n) for n in REGISTRY], value=_first_available(), label="Model")
+                name = gr.Dropdown(model_choices(list(REGISTRY)), value=_first_available(), label="Model")
                 markdown = gr.Markdown(elem_id="model-card")
             with gr.Column(scale=1):
                 # interactive=False: pictures to look at (an event's input would otherwise take uploads)

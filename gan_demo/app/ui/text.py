@@ -42,6 +42,7 @@ def build() -> SimpleNamespace:
                 temperature = gr.Slider(*service.TEMPERATURE_RANGE, value=1.0, step=0.05, label="Temperature",
                                         info="used when sampling at a temperature")
                 run = gr.Button("Write sentences", variant="primary")
+                unavailable = gr.Markdown(elem_id="text-unavailable")
             with gr.Column(scale=3):
                 table = gr.Dataframe(headers=HEADERS, datatype=["number", "str", "str"], wrap=True,
                                      interactive=False, column_widths=["12%", "68%", "20%"], label="Sentences",
@@ -51,4 +52,14 @@ def build() -> SimpleNamespace:
     gr.on([run.click, seed.submit], sentences, inputs, [table, summary], api_name="text", preprocess=False,
           **MODEL_WORK)
     on_random_seed(dice, seed, sentences, inputs, [table, summary])
-    return SimpleNamespace(model=model)
+    return SimpleNamespace(model=model, run=run, unavailable=unavailable)
+
+
+def availability():
+    """The button works only while a text model can load; otherwise it is disabled and the reason shown."""
+    statuses = {n: service.STORE.status(n) for n in service.text_models()}
+    if any(not s.startswith("not available") for s in statuses.values()):
+        return gr.Button(interactive=True), ""
+    why = "; ".join(f"{n}: {s.removeprefix('not available: ')}" for n, s in statuses.items())
+    return gr.Button(interactive=False), f"**No text model is available on this server** ({why}), so there is " \
+                                         f"nothing to write with yet."

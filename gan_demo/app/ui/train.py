@@ -26,9 +26,9 @@ from .common import (PICTURE_BUTTONS, client_of, drop_private, menu_with_my_runs
 INTRO = ("Train a GAN yourself, here and now: pick a model, a number of steps, a batch size and a learning rate, "
          "and watch the **discriminator** (or critic) and **generator** losses pull against each other while the "
          "same 64 seeds turn from noise into pictures. **Stop** ends the run within seconds and keeps what was "
-         "learned. When the run ends, its generator is **my run** in the other tabs' model menus (for this browser "
-         "tab only) and can be downloaded as a `.safetensors` file that `load_generator` and the CLI read. Runs "
-         "are short on purpose: the server trains one run at a time and bounds every run.")
+         "learned. When the run ends, its generator is **my** *model* in the other tabs' model menus (for this "
+         "browser tab only) and can be downloaded as a `.safetensors` file that `load_generator` and the CLI read. "
+         "Runs are short on purpose: the server trains one run at a time and bounds every run.")
 SAMPLES_CAPTION = "The same 64 seeds, redrawn every few seconds: noise at first, then shapes."
 UPDATE_S = 2.0              # how often the page gets news of a run
 ABANDON_S = 20.0            # a run whose stream nobody has read for this long is stopped
@@ -146,8 +146,8 @@ def status_markdown(view) -> str:
         return head + tail
     use = ""
     if view.usable:
-        use = (f"\n\nYour generator is now **my run** in the model menus of {_tabs_for(view.model)} (in this browser "
-               f"tab; its name is `{view.name}`), and you can download it below.")
+        use = (f"\n\nYour generator is now **my {view.model}** in the model menus of {_tabs_for(view.model)} (in "
+               f"this browser tab; its name is `{view.name}`), and you can download it below.")
     if view.state == "finished":
         return (f"{bar}\n\n**Done**: {view.total:,} steps of {view.model} in {j.minutes(view.elapsed_s)}."
                 f"{use}")
@@ -276,7 +276,7 @@ def shown_if_present(path):
 
 
 def my_run_menus(request: gr.Request = None):
-    """After a run: the other tabs' menus (Faces, Interpolate, Explore, Digits, Text) with the session's runs,
+    """After a run: the other tabs' menus (Faces, Interpolate, Explore, Digits, Text, Project) with the session's runs,
     the new one selected where it fits; and the Faces note says so."""
     session = session_of(request)
     view = manager().view(session) if session else None
@@ -284,9 +284,9 @@ def my_run_menus(request: gr.Request = None):
     image = lambda: menu_with_my_runs("image", session, new)
     note = gr.skip()
     if new is not None and not REGISTRY[view.model].is_text:
-        note = f"Your run ({view.model}, {view.step:,} steps) is selected: press **Generate**."
+        note = f"Your run ({view.model}, {view.step:,} steps) is selected: the grid shows its pictures."
     return (image(), image(), image(), menu_with_my_runs("conditional", session, new),
-            menu_with_my_runs("text", session, new), note)
+            menu_with_my_runs("text", session, new), image(), note)
 
 
 def end_session(request: gr.Request = None) -> None:
@@ -352,8 +352,13 @@ def build() -> SimpleNamespace:
                            api_name="train", preprocess=False, concurrency_id="train", concurrency_limit=None,
                            show_progress="hidden")                 # (the job manager checks every setting)
     start.click(lambda: gr.DownloadButton(visible=False), None, download, api_visibility="private", queue=False)
+    # while a run is on, the server note is refreshed (it said "the trainer is free" during a run)
+    ticker = gr.Timer(3.0, active=False)
+    ticker.tick(server_status, None, server, api_visibility="private", queue=False)
+    start.click(lambda: gr.Timer(active=True), None, ticker, api_visibility="private", queue=False)
     finished.then(shown_if_present, download, download, api_visibility="private", queue=False).then(
-        server_status, None, server, api_visibility="private", queue=False)
+        lambda: (server_status(), gr.Timer(active=False)), None, [server, ticker], api_visibility="private",
+        queue=False)
     halt.click(stop, None, status, api_name="train_stop", concurrency_id="train_stop", concurrency_limit=None)
     model.change(settings, model, [steps, batch, lr, start_from, note, samples, caption, sentences],
                  api_visibility="private", queue=False)
