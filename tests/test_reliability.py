@@ -234,12 +234,13 @@ def test_uploads_only_where_a_component_takes_them_and_bounded(limited_app):
     assert http.post("/gradio_api/upload", files={"files": ("a.png", b"x" * 100_000)}).status_code == 413
 
 
-def test_the_page_has_no_upload_component_so_it_takes_no_uploads(tiny_weights, mnist_root, monkeypatch):
+def test_the_page_takes_uploads_only_in_the_project_tab(tiny_weights, mnist_root, monkeypatch):
     import gradio as gr
     monkeypatch.setenv("GAN_DEMO_DATA", str(mnist_root.parent))
     from gan_demo.app.ui import build_app
     demo = build_app()
-    assert http_limits.upload_components(demo) == []
+    # the picture and the sketch pad of the Project tab; every image shown elsewhere is display-only
+    assert sorted(b.elem_id for b in http_limits.upload_components(demo)) == ["project-sketch", "project-upload"]
     options = http_limits.launch_options(demo)
     assert options["max_file_size"] == 10 * 2 ** 20
     with gr.Blocks() as page:                     # a page with an image to upload does take them

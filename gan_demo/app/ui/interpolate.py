@@ -51,7 +51,7 @@ def build() -> SimpleNamespace:
                 run = gr.Button("Interpolate", variant="primary")
             with gr.Column(scale=3):
                 gif = gr.Image(label="The walk, animated", type="filepath", height=300, buttons=PICTURE_BUTTONS,
-                               elem_id="walk-gif")
+                               elem_id="walk-gif", interactive=False)      # shown, never uploaded to
                 with gr.Row():
                     gif_file = gr.DownloadButton("Download GIF", size="sm", elem_id="walk-gif-download")
                     mp4 = gr.DownloadButton("Download MP4", size="sm", elem_id="walk-mp4")
