@@ -30,6 +30,12 @@ METRICS = {
                                                      "for", _pct),
     "class_entropy_ratio": ("digit variety", "entropy of the classifier's digit histogram over log 10: "
                                              "100% = all ten digits equally often", _pct),
+    "confidently_classified": ("confidently classified", "share of generated digits the classifier reads as one "
+                                                         "digit with probability ≥ 0.9 (well-formed digits)", _pct),
+    "confidently_classified_real": ("confidently classified, real digits", "the same for real training digits: "
+                                                                           "the ceiling", _pct),
+    "fid_protocol": ("FID protocol", "what the FID was measured on; compare only figures of the same counts", str),
+    "kid_protocol": ("KID protocol", "what the KID was measured on", str),
     "classifier_test_accuracy": ("judge's accuracy", "the MNIST classifier's own accuracy on real test digits",
                                  _pct),
     "js_4gram": ("4-gram divergence", "Jensen–Shannon divergence of character 4-gram counts from held-out "
@@ -43,7 +49,9 @@ METRICS = {
 }
 _HIDDEN = {"class_histogram", "class_entropy", "conditional_accuracy_per_class", "classifier_fid_samples",
            "fid_samples", "kid_std", "text_samples", "fid_reference", "corpus_mean_length", "js_1gram", "js_2gram",
-           "js_3gram", "js_1gram_floor", "js_2gram_floor", "js_3gram_floor"}
+           "js_3gram", "js_1gram_floor", "js_2gram_floor", "js_3gram_floor", "fid_reference_images",
+           "fid_reference_total", "kid_reference_images", "fid_inception", "kid_inception", "kid_samples",
+           "conditional_error"}
 
 
 def headline_metric(metrics: dict) -> str:
@@ -112,7 +120,8 @@ def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int 
         lines += ["", "## Training", ""]
         shown = {"wall_time_s": ("wall time", lambda v: f"{v / 60:.0f} min"),
                  "images_seen": ("images seen", "{:,}".format), "hardware": ("hardware", hardware_text)}
-        for k in ("steps", "batch", "images_seen", "wall_time_s", "hardware", "data", "torch", "finished"):
+        for k in ("steps", "batch", "images_seen", "wall_time_s", "hardware", "data", "torch", "finished",
+                  "architecture_note", "warm_start", "campaign"):
             if k in train:
                 label, show = shown.get(k, (k.replace("_", " "), _fmt))
                 try:
