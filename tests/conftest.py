@@ -34,3 +34,19 @@ def mnist_root():
     if not (root / "MNIST" / "raw").is_dir():
         pytest.skip("offline MNIST copy not present")
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: on a small shared machine several threads per run are much slower, not faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """A private runs folder for the Train tab's job manager."""
+    monkeypatch.setenv("GAN_DEMO_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"

@@ -25,12 +25,7 @@ def mnist(request):
     return load_dataset("mnist", root), load_dataset("mnist", root, "test")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trainer(mnist, tmp_path, name="mnist-gan", **kw):

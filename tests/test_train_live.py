@@ -15,19 +15,7 @@ from gan_demo.app.jobs import LiveError, LiveTrainer, TrainingManager
 MAX_WAIT_S = 90
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a small shared machine several threads per run are much slower, not faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture
-def runs_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("GAN_DEMO_RUNS_DIR", str(tmp_path / "runs"))
-    return tmp_path / "runs"
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
