@@ -50,3 +50,18 @@ def runs_dir(tmp_path, monkeypatch):
     """A private runs folder for the Train tab's job manager."""
     monkeypatch.setenv("GAN_DEMO_RUNS_DIR", str(tmp_path / "runs"))
     return tmp_path / "runs"
+
+
+@pytest.fixture
+def make_manager(runs_dir, mnist_root, tiny_weights):
+    """make(**kw) → a TrainingManager on the CPU over the offline MNIST; every one made is shut down after."""
+    from gan_demo.app.jobs import TrainingManager
+    made = []
+
+    def make(**kw):
+        m = TrainingManager(**{"data_root": mnist_root, "device": "cpu", **kw})
+        made.append(m)
+        return m
+    yield make
+    for m in made:
+        m.shutdown()

@@ -19,19 +19,6 @@ MAX_WAIT_S = 90
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture
-def make_manager(runs_dir, mnist_root, tiny_weights):
-    made = []
-
-    def make(**kw):
-        m = TrainingManager(**{"data_root": mnist_root, "device": "cpu", **kw})
-        made.append(m)
-        return m
-    yield make
-    for m in made:
-        m.shutdown()
-
-
 def until_done(m, session):
     view, deadline = m.view(session), time.monotonic() + MAX_WAIT_S
     while not view.finished:

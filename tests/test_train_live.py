@@ -10,26 +10,12 @@ from safetensors.torch import load_file
 
 from gan_demo import load_generator
 from gan_demo.app import my_runs, service
-from gan_demo.app.jobs import LiveError, LiveTrainer, TrainingManager
+from gan_demo.app.jobs import LiveError, LiveTrainer
 
 MAX_WAIT_S = 90
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture
-def make_manager(runs_dir, mnist_root, tiny_weights):
-    made = []
-
-    def make(**kw):
-        kw = {"data_root": mnist_root, "device": "cpu", **kw}
-        m = TrainingManager(**kw)
-        made.append(m)
-        return m
-    yield make
-    for m in made:
-        m.shutdown()
 
 
 def until(m, session, predicate, timeout=MAX_WAIT_S):
