@@ -27,7 +27,9 @@ def compute_directions(net, z_dim: int, *, num_classes: int = 0, k: int = 10, n:
     y = torch.cat(feats)
     y = y - y.mean(0)
     k = min(k, z_dim, y.shape[1])
-    _, s, v = torch.pca_lowrank(y, q=k + 4, center=False, niter=4)
+    with torch.random.fork_rng():               # pca_lowrank draws from the global generator: seed it, so the
+        torch.manual_seed(seed)                 # same checkpoint always gets the same directions (and signs)
+        _, s, v = torch.pca_lowrank(y, q=k + 4, center=False, niter=4)
     coords = y @ v[:, :k]                                   # n×k coordinates on the principal axes
     # regress z on the coordinates: z ≈ coords·U, so U's rows are latent directions for each axis
     u = torch.linalg.lstsq(coords, zs - zs.mean(0)).solution   # k×z_dim
@@ -35,3 +37,89 @@ def compute_directions(net, z_dim: int, *, num_classes: int = 0, k: int = 10, n:
     explained = (s[:k] ** 2 / (y.pow(2).sum())).tolist()
     return {"vectors": u, "layer": net.feature_layer, "explained_variance": explained,
             "labels": [f"direction {i + 1}" for i in range(k)], "n_samples": n}
+
+
+# --- names: what moving along a direction does to the pictures, measured --------------------------------------
+# Each attribute: a per-image measurement and the words for its low and high ends. A direction is named after the
+# attributes it moves most, in units of their spread over ordinary samples, so names come from the pictures.
+def _luma(x: torch.Tensor) -> torch.Tensor:        # N×C×H×W in [-1, 1] → N×H×W in [0, 1]
+    x = (x.clamp(-1, 1) + 1) / 2
+    return x[:, 0] if x.shape[1] == 1 else 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+
+
+def _moments(x: torch.Tensor):
+    """Ink-weighted centre and second moments of each picture (y grows downwards)."""
+    w = _luma(x)
+    w = w / w.sum((1, 2), keepdim=True).clamp_min(1e-6)
+    h, wd = w.shape[1:]
+    ys = torch.linspace(-1, 1, h).view(1, h, 1)
+    xs = torch.linspace(-1, 1, wd).view(1, 1, wd)
+    cx, cy = (w * xs).sum((1, 2)), (w * ys).sum((1, 2))
+    dx, dy = xs - cx.view(-1, 1, 1), ys - cy.view(-1, 1, 1)
+    return cx, cy, (w * dx * dx).sum((1, 2)), (w * dy * dy).sum((1, 2)), (w * dx * dy).sum((1, 2))
+
+
+def _border(x):
+    """Brightness of the outer eighth of the picture relative to its inside (the background against the subject)."""
+    l, k = _luma(x), max(1, x.shape[-1] // 8)
+    inside = l[:, k:-k, k:-k]
+    return (l.sum((1, 2)) - inside.sum((1, 2))) / (l[0].numel() - inside[0].numel()) - inside.mean((1, 2))
+
+
+DIGIT_ATTRIBUTES = {    # white strokes on black: brightness is ink
+    "ink": (lambda x: _luma(x).mean((1, 2)), ("thin", "bold")),
+    "slant": (lambda x: -_moments(x)[4] / _moments(x)[3].clamp_min(1e-6), ("leans left", "leans right")),
+    "width": (lambda x: _moments(x)[2].sqrt(), ("narrow", "wide")),
+    "height": (lambda x: _moments(x)[3].sqrt(), ("short", "tall")),
+    "x": (lambda x: _moments(x)[0], ("shifted left", "shifted right")),
+    "y": (lambda x: _moments(x)[1], ("shifted up", "shifted down")),
+}
+COLOUR_ATTRIBUTES = {   # regional ones are relative to the whole picture, so plain brightness does not move them
+    "brightness": (lambda x: _luma(x).mean((1, 2)), ("dark", "bright")),
+    "contrast": (lambda x: _luma(x).flatten(1).std(1), ("flat", "contrasty")),
+    "warmth": (lambda x: (x[:, 0] - x[:, 2]).mean((1, 2)), ("cool colours", "warm colours")),
+    "saturation": (lambda x: (x.amax(1) - x.amin(1)).mean((1, 2)), ("grey", "colourful")),
+    "background": (_border, ("dark background", "light background")),
+    "side": (lambda x: (lambda l: l[..., : l.shape[-1] // 2].mean((1, 2)) - l[..., l.shape[-1] // 2:].mean((1, 2)))(
+        _luma(x)), ("brighter right side", "brighter left side")),
+    "top": (lambda x: (lambda l: l[:, : l.shape[1] // 4].mean((1, 2)) - l.mean((1, 2)))(_luma(x)),
+            ("dark top", "light top")),
+}
+
+
+@torch.no_grad()
+def name_directions(generate, vectors: torch.Tensor, z_dim: int, *, num_classes: int = 0, dist: str = "normal",
+                    classify=None, n: int = 200, amount: float = 2.5, min_effect: float = 0.5,
+                    seed: int = 1) -> tuple[list[str], list[dict]]:
+    """A short name per direction ("thin ↔ bold"; low end ↔ high end of the slider) and the measured effects.
+
+    `generate(z, labels)` returns N×C×H×W pictures in [-1, 1]. Each direction moves `n` seeded latents by
+    ±`amount` and compares the pictures' attributes; an effect is the mean change divided by the attribute's spread
+    over the unmoved pictures. Attributes moving ≥ `min_effect` (and ≥ 0.6× the strongest) name the direction; none
+    leaves "direction k". `classify(pictures)` → N×classes probabilities adds "3s ↔ 8s" when the class mix shifts
+    by ≥ 15 points (the digits)."""
+    g = torch.Generator().manual_seed(seed)
+    z = sample_latents(n, z_dim, dist, g)
+    labels = torch.randint(0, num_classes, (n,), generator=g) if num_classes else None
+    base = generate(z, labels)
+    attributes = DIGIT_ATTRIBUTES if base.shape[1] == 1 else COLOUR_ATTRIBUTES
+    spread = {k: f(base).std().clamp_min(1e-6) for k, (f, _) in attributes.items()}
+    names, effects = [], []
+    for i, u in enumerate(vectors.float().cpu()):
+        lo, hi = generate(z - amount * u, labels), generate(z + amount * u, labels)
+        effect = {k: ((f(hi) - f(lo)).mean() / spread[k]).item() for k, (f, _) in attributes.items()}
+        strongest = max(abs(v) for v in effect.values())
+        chosen = sorted((k for k, v in effect.items() if abs(v) >= max(min_effect, 0.6 * strongest)),
+                        key=lambda k: -abs(effect[k]))[:2]
+        parts = []
+        if classify is not None and not num_classes:
+            shift = classify(hi).mean(0) - classify(lo).mean(0)
+            effect["class_shift"] = shift.tolist()
+            if shift.max() >= 0.15:
+                parts.append(f"{shift.argmin().item()}s ↔ {shift.argmax().item()}s")
+        for k in chosen[:2 - len(parts)]:          # at most two parts: the class shift counts as one
+            low, high = attributes[k][1]
+            parts.append(f"{low} ↔ {high}" if effect[k] > 0 else f"{high} ↔ {low}")
+        names.append(", ".join(parts) if parts else f"direction {i + 1}")
+        effects.append({k: round(v, 3) if isinstance(v, float) else [round(p, 3) for p in v] for k, v in effect.items()})
+    return names, effects

@@ -133,7 +133,14 @@ def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int 
     lines += metrics_table(metrics) if metrics else ["- not measured yet"]
     d = meta.get("directions") or {}
     if d.get("labels"):
-        lines += ["", "## Latent directions", "", ", ".join(d["labels"])]
+        lines += ["", "## Latent directions", "",
+                  "Directions of change in latent space (GANSpace: principal components of an early layer, carried "
+                  "back to z); the first eight are the Explore tab's sliders. "
+                  "Each is named after what it measurably does when 200 samples move ±2.5 along it (stroke or "
+                  "colour attributes; for unconditional digits, the MNIST classifier's class shift); slider's low "
+                  "end ↔ high end. Unnamed ones change nothing measured strongly.", "",
+                  "| slider | effect |", "| --- | --- |"]
+        lines += [f"| {i + 1} | {label} |" for i, label in enumerate(d["labels"])]
     if entry.dataset.startswith("celeba"):
         lines += ["", "**Non-commercial research use only** (derived from CelebA)."]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""`python -m training …`: train, export, sample, project, evaluate, push, list, bench.
+"""`python -m training …`: train, export, directions, sample, project, evaluate, push, list, bench.
 Bad input: one line on stderr, exit code 2."""
 from __future__ import annotations
 
@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("--to", help="destination file (default weights/<model>.safetensors)")
     e.add_argument("--no-directions", action="store_true")
+
+    d = sub.add_parser("directions", help="measure and name a checkpoint's latent directions again, in place "
+                                          "(weights and metrics unchanged)")
+    d.add_argument("names", nargs="+", help="registry names or .safetensors paths")
+    d.add_argument("--samples", type=_positive(int), default=4000, help="samples for the principal components")
 
     s = sub.add_parser("sample", help="write a grid of samples (or sentences) from a checkpoint")
     s.add_argument("name", help="registry name or .safetensors path")
@@ -281,6 +286,19 @@ def cmd_export(a) -> int:
         raise CLIError(str(e)) from None
     except OSError as e:
         raise CLIError(f"cannot write the checkpoint ({e.strerror or e})") from None
+    return 0
+
+
+def cmd_directions(a) -> int:
+    from gan_demo.checkpoint import CheckpointError, read_checkpoint
+    from .export import rename_directions
+    for name in a.names:
+        try:
+            path = rename_directions(name, a.samples)
+        except (KeyError, FileNotFoundError, CheckpointError, ValueError) as e:
+            raise CLIError(e.args[0] if isinstance(e, KeyError) else str(e)) from None
+        labels = read_checkpoint(path)[2]["directions"]["labels"]
+        print(f"{path}: " + "; ".join(f"{i + 1}: {t}" for i, t in enumerate(labels)))
     return 0
 
 
@@ -478,7 +496,8 @@ def cmd_list(a) -> int:
 def main(argv=None) -> int:
     try:
         a = build_parser().parse_args(argv)
-        return {"train": cmd_train, "export": cmd_export, "sample": cmd_sample, "evaluate": cmd_evaluate,
+        return {"train": cmd_train, "export": cmd_export, "directions": cmd_directions, "sample": cmd_sample,
+                "evaluate": cmd_evaluate,
                 "train-classifier": cmd_train_classifier, "push": cmd_push, "bench": cmd_bench,
                 "project": cmd_project, "campaign": cmd_campaign, "list": cmd_list}[a.cmd](a)
     except CLIError as e:

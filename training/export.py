@@ -4,8 +4,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import torch
+
 from gan_demo.checkpoint import read_checkpoint, save_checkpoint
-from gan_demo.directions import compute_directions
+from gan_demo.directions import compute_directions, name_directions
 from gan_demo.generator import generator_from_checkpoint, resolve_weights, weights_dir
 from gan_demo.model_card import model_card
 from gan_demo.models import count_parameters
@@ -23,14 +25,44 @@ def export_run(run_dir, to=None, directions: bool = True, source: str = "generat
     dest = Path(to) if to else weights_dir() / entry.weights_file
     dirs = None
     if directions and not entry.is_text:
-        g = generator_from_checkpoint(src, device=device)
-        dirs = compute_directions(g.net, entry.latent_dim, num_classes=entry.num_classes,
-                                  dist=entry.latent_dist, n=direction_samples, device=g.device)
+        dirs = measure_directions(generator_from_checkpoint(src, device=device), direction_samples)
     write(dest, entry, state, meta, directions=dirs)
     for extra in ("losses.png", "progress.gif"):     # shown on the app's Models tab (generated images only)
         if (Path(run_dir) / extra).is_file() and not to:
             shutil.copyfile(Path(run_dir) / extra, dest.with_name(f"{entry.name}-{extra}"))
     return dest
+
+
+def measure_directions(g, samples: int = 4000) -> dict:
+    """GANSpace directions of generator `g` from `samples` samples, each named after what it measurably does to
+    the pictures (gan_demo.directions.name_directions; the MNIST classifier adds the digit shift)."""
+    entry = g.entry
+    dirs = compute_directions(g.net, entry.latent_dim, num_classes=entry.num_classes, dist=entry.latent_dist,
+                              n=samples, device=g.device)
+    dirs["labels"], dirs["effects"] = name_directions(
+        g.forward, dirs["vectors"], entry.latent_dim, num_classes=entry.num_classes, dist=entry.latent_dist,
+        classify=digit_probabilities() if entry.dataset == "mnist" else None, n=min(200, samples))
+    return dirs
+
+
+def digit_probabilities():
+    """The project's MNIST classifier as pictures in [-1, 1] → class probabilities; None if it is not there."""
+    from .metrics.classifier import load_classifier, probabilities
+    try:
+        model, _ = load_classifier()
+    except (FileNotFoundError, OSError):
+        return None
+    return lambda x: probabilities(model, ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8))
+
+
+def rename_directions(name_or_path: str, samples: int = 4000) -> Path:
+    """Measure a checkpoint's latent directions and their names again, in place (weights and metrics unchanged)."""
+    path = resolve_weights(name_or_path)
+    entry, state, meta = read_checkpoint(path)
+    if entry.is_text:
+        raise ValueError(f"{entry.name} is a text model: it has no picture directions")
+    write(path, entry, state, meta, directions=measure_directions(generator_from_checkpoint(path), samples))
+    return path
 
 
 def write(dest, entry, state, meta, directions=None, metrics=None) -> None:

@@ -247,7 +247,9 @@ class ModelStore:
                                            n=FALLBACK_DIRECTION_SAMPLES, dist=g.entry.latent_dist, device=g.device)
                     vectors, labels = d["vectors"], d["labels"]
                 vectors = vectors[:N_SLIDERS].float().cpu()
-                labels = [labels[i] if i < len(labels) else f"direction {i + 1}" for i in range(len(vectors))]
+                # "3 · thin ↔ bold": the number ties the slider to the card; unnamed ones read "direction 3"
+                labels = [f"{i + 1} · {labels[i]}" if i < len(labels) and not labels[i].startswith("direction")
+                          else f"direction {i + 1}" for i in range(len(vectors))]
                 slot.directions = (vectors, labels)
         return slot.directions
 
