@@ -134,8 +134,8 @@ def test_text_refuses_bad_input(client, args, message):
 
 
 def test_model_card_and_model_list(client):
-    markdown, losses, progress = client.predict("mnist-cdcgan", api_name="/model_card")
-    assert "mnist-cdcgan" in markdown and "Generator parameters" in markdown and losses is None
+    markdown, chart, losses, progress = client.predict("mnist-cdcgan", api_name="/model_card")
+    assert "mnist-cdcgan" in markdown and "Generator parameters" in markdown and chart is None and losses is None
     table = client.predict(api_name="/models")
     assert [row[0] for row in table["data"]][:2] == ["mnist-gan", "mnist-dcgan"] and len(table["data"]) == 14
     assert {row[3] for row in table["data"]} == {"ready"}
@@ -150,7 +150,7 @@ def test_a_missing_checkpoint_is_a_message_not_a_crash(tmp_path_factory):
             match="celeba64-dcgan is not available: celeba64-dcgan.safetensors not found")
         table = c.predict(api_name="/models")
         assert all(row[3].startswith("not available") for row in table["data"])
-        markdown, _, _ = c.predict("celeba64-dcgan", api_name="/model_card")
+        markdown, _, _, _ = c.predict("celeba64-dcgan", api_name="/model_card")
         e = REGISTRY["celeba64-dcgan"]
         assert "not available" in markdown and f"{count_parameters(build_generator(e.arch, e.config)):,}" in markdown
 

@@ -3,6 +3,7 @@ import io
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -343,6 +344,30 @@ def test_model_info_shows_the_card_and_pictures(tiny_weights, store):
     finally:
         for f in ("mnist-gan.md", "mnist-gan-losses.png", "mnist-gan-progress.gif"):
             (tiny_weights / f).unlink()
+
+
+def test_models_tab_charts_the_shipped_loss_history_else_shows_the_picture(tiny_weights):
+    import plotly.graph_objects as go
+    from gan_demo.app.ui import models
+    from gan_demo.loss_history import write_loss_history
+    png, history = tiny_weights / "mnist-gan-losses.png", tiny_weights / "mnist-gan-losses.json"
+    Image.new("RGB", (72, 40), "white").save(png)
+    try:
+        _, chart, losses, _ = models.card("mnist-gan")                  # an older export: the picture only
+        assert chart is None and Path(losses).read_bytes() == png.read_bytes()
+        write_loss_history(history, [{"step": s, "d_loss": 0.5, "g_loss": 1.0 + s / 1000} for s in (50, 100, 150)])
+        _, chart, losses, _ = models.card("mnist-gan")
+        assert isinstance(chart, go.Figure) and losses is None
+        assert [t.name for t in chart.data] == ["discriminator loss", "generator loss"]
+        assert list(chart.data[1].x) == [50, 100, 150] and list(chart.data[1].y) == [1.05, 1.1, 1.15]
+        assert chart.layout.hovermode == "x unified" and chart.layout.xaxis.title.text == "step"
+        assert list(chart.layout.xaxis.range) == [0, 150]
+        history.write_text("{broken")                                    # a broken file: the picture again
+        _, chart, losses, _ = models.card("mnist-gan")
+        assert chart is None and losses is not None
+    finally:
+        png.unlink()
+        history.unlink(missing_ok=True)
 
 
 def test_inference_side_imports_neither_training_nor_gradio_in_the_service():

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from gan_demo.loss_history import read_loss_history
 from training.campaign import PlanError, format_status, load_plan, read_state
 from training.cli import main
 
@@ -137,6 +138,8 @@ def test_kill_and_rerun_equals_one_uninterrupted_run(tmp_path, mnist_root):
         shipped = weights / "mnist-gan.safetensors"
         assert shipped.is_file() and (weights / "mnist-gan.md").is_file()
         assert (weights / "mnist-gan-samples.png").is_file()          # the README's grids stay untouched
+        history = read_loss_history(weights / "mnist-gan-losses.json")  # the killed run's log, once per step
+        assert history.step == [10, 20, 30, 40] and (weights / "mnist-gan-losses.png").is_file()
         card = (weights / "mnist-gan.md").read_text()
         assert "confidently classified" in card
         # exporting again does not replace it with something no better

@@ -110,3 +110,55 @@ def test_safetensors_without_our_metadata(tmp_path):
 def test_unknown_name_lists_the_registry():
     with pytest.raises(KeyError, match="known models"):
         load_generator("no-such-model")
+
+
+# --- the loss history shipped beside a checkpoint (weights/<name>-losses.json) ---------------------------------
+def _log(n, every=50, **extra):
+    return [{"step": every * (i + 1), "d_loss": 1.0 + i % 3, "g_loss": 2.0 - 0.001 * i, "img_per_s": 300.0,
+             "elapsed_s": 0.1 * i, **extra} for i in range(n)]
+
+
+def test_loss_history_round_trip_keeps_every_short_log_record(tmp_path):
+    from gan_demo.loss_history import read_loss_history, write_loss_history
+    log = _log(240)
+    log[7]["d_loss"] = float("nan")                      # a diverged step: a gap, and the file is still valid JSON
+    written = write_loss_history(tmp_path / "m-losses.json", log)
+    back = read_loss_history(tmp_path / "m-losses.json")
+    assert back == written and back.bucket_steps == 1 and back.records == 240
+    assert back.step == [r["step"] for r in log]                      # the log's own step numbers
+    assert list(back.series) == ["d_loss", "g_loss"]                  # the log's names; throughput and time left out
+    assert back.series["g_loss"] == pytest.approx([r["g_loss"] for r in log], rel=1e-4)
+    assert back.series["d_loss"][7] is None and "NaN" not in (tmp_path / "m-losses.json").read_text()
+    assert back.rows()[7] == {"step": 400, "g_loss": pytest.approx(1.993)}
+
+
+def test_loss_history_of_a_long_log_averages_step_windows(tmp_path):
+    from gan_demo.loss_history import MAX_POINTS, downsample, read_loss_history, write_loss_history
+    log = _log(12_345, every=10, wasserstein=0.5)
+    log[5000]["g_loss"] = 1000.0                                      # one spike
+    h = write_loss_history(tmp_path / "m-losses.json", log)
+    assert len(h.step) <= MAX_POINTS and all(len(v) == len(h.step) for v in h.series.values())
+    assert len(h.step) > MAX_POINTS * 0.9 and h.step == sorted(h.step) and h.records == 12_345
+    assert list(h.series) == ["d_loss", "g_loss", "wasserstein"]
+    w = h.bucket_steps
+    assert w == 124 and h.step[0] == 70                # the first window, steps 10 … 133: the mean of 10, 20, … 130
+    spike = max(range(len(h.step)), key=lambda i: h.series["g_loss"][i])
+    assert abs(h.step[spike] - 50_010) < w and 50 < h.series["g_loss"][spike] < 1000     # averaged, not dropped
+    assert sum(1 for v in h.series["g_loss"] if v > 10) == 1
+    assert (tmp_path / "m-losses.json").stat().st_size < 60_000
+    assert read_loss_history(tmp_path / "m-losses.json") == h
+    assert len(downsample(log, 10).step) <= 10
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "not a readable loss history"), ("[1, 2]", "not a loss history"),
+    ('{"format": "gan_demo.loss-history", "version": 99, "step": [], "series": {}}', "newer"),
+    ('{"format": "gan_demo.loss-history", "version": 1, "step": [1, 2], "series": {"g_loss": [1]}}', "one per step"),
+    ('{"format": "gan_demo.loss-history", "version": 1, "step": ["a"], "series": {}}', "list of numbers")])
+def test_a_broken_loss_history_is_a_one_line_error(tmp_path, text, message):
+    from gan_demo.loss_history import read_loss_history
+    p = tmp_path / "m-losses.json"
+    p.write_text(text)
+    with pytest.raises(ValueError, match=message) as e:
+        read_loss_history(p)
+    assert "m-losses.json" in str(e.value) and "\n" not in str(e.value)

@@ -1,5 +1,6 @@
-"""The training loop: exact resume, short real-data runs, the callback's stop, export."""
+"""The training loop: exact resume, short real-data runs, the callback's stop, the run log, export."""
 import io
+import json
 import tarfile
 import threading
 import zipfile
@@ -9,11 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_demo import load_generator, read_checkpoint
+from gan_demo import load_generator, read_checkpoint, save_checkpoint
+from gan_demo.loss_history import MAX_POINTS, read_loss_history
+from gan_demo.models import build_generator
 from gan_demo.registry import REGISTRY
 from training.data import ImageData, load_dataset, load_image_folder, load_text
 from training.export import export_run
 from training.loop import Trainer
+from training.runlog import RunFolder
 
 
 def _mnist_slice(mnist_root, n=256):
@@ -60,6 +64,49 @@ def test_short_training_on_real_mnist_exports_a_loadable_generator(tmp_path, mni
     assert g.sample(seeds=[0, 1]).shape == (2, 28, 28, 1)
     assert g.directions.shape == (10, 100)
     assert g.training_info["steps"] == 30 and "CPU" in g.training_info["hardware"]
+
+
+def _write_log(run_dir, records, cut_last=False):
+    """A run's log.jsonl as given (duplicates, order and all), optionally ending in a line cut by a kill."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(r) + "\n" for r in records) + ('{"step": 99' if cut_last else "")
+    (run_dir / "log.jsonl").write_text(text)
+
+
+# two workers briefly on one run (as in the CPU campaign's mnist-lsgan log): 8200 written early, then again later
+TWO_WRITERS = ([{"step": s, "d_loss": 0.1, "g_loss": 0.3} for s in (8000, 8050)]
+               + [{"step": 8200, "d_loss": 0.9, "g_loss": 5.0}]
+               + [{"step": s, "d_loss": 0.1, "g_loss": 0.3} for s in (8100, 8150, 8200, 8250)])
+
+
+def test_read_log_keeps_the_last_record_per_step(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    _write_log(run.path, TWO_WRITERS, cut_last=True)
+    log = run.read_log()
+    assert [r["step"] for r in log] == [8000, 8050, 8100, 8150, 8200, 8250]     # one per step, in step order
+    assert all(r["g_loss"] == 0.3 for r in log)                                  # step 8200: the later record
+    run.truncate_log(8150)
+    assert [r["step"] for r in run.read_log()] == [8000, 8050, 8100, 8150]
+    assert run.loss_plot("x").size == (720, 400)
+
+
+def test_export_ships_the_loss_history_drawn_from_the_deduplicated_log(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    ours = {r["step"] for r in TWO_WRITERS}
+    log = [{"step": 50 * i, "d_loss": 1.0, "g_loss": 2.0, "img_per_s": 300.0} for i in range(1, 2501)
+           if 50 * i not in ours]
+    _write_log(run, log[:159] + TWO_WRITERS + log[159:])                 # steps 50 … 7950, the two writers, 8300 …
+    e = REGISTRY["mnist-gan"]
+    save_checkpoint(run / "generator.safetensors", e, build_generator(e.arch, e.config).state_dict())
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path / "weights"))
+    staged = export_run(run, to=tmp_path / "staged" / "mnist-gan.safetensors", directions=False)
+    assert sorted(p.name for p in staged.parent.iterdir()) == ["mnist-gan.md", "mnist-gan.safetensors"]
+    dest = export_run(run, directions=False)
+    h = read_loss_history(tmp_path / "weights" / "mnist-gan-losses.json")
+    assert h.records == 2500 and len(h.step) <= MAX_POINTS and h.bucket_steps > 1
+    assert list(h.series) == ["d_loss", "g_loss"] and max(h.series["g_loss"]) == 2.0   # no 5.0 from the stale 8200
+    assert Image.open(dest.with_name("mnist-gan-losses.png")).size == (720, 400)
+    assert not dest.with_name("mnist-gan-progress.gif").exists()                        # the run has none
 
 
 def test_callback_can_stop_a_run_cleanly(tmp_path, mnist_root):

@@ -9,15 +9,19 @@ import torch
 from gan_demo.checkpoint import read_checkpoint, save_checkpoint
 from gan_demo.directions import compute_directions, name_directions
 from gan_demo.generator import generator_from_checkpoint, resolve_weights, weights_dir
+from gan_demo.loss_history import history_file
 from gan_demo.model_card import model_card
 from gan_demo.models import count_parameters
+
+from .runlog import RunFolder
 
 
 def export_run(run_dir, to=None, directions: bool = True, source: str = "generator.safetensors",
                device: str = "cpu", direction_samples: int = 4000) -> Path:
     """RUN_DIR/generator.safetensors (or the run's `source`, e.g. a campaign's best.safetensors) →
-    weights/<name>.safetensors (or `to`), plus <name>.md beside it. The directions come from `direction_samples`
-    samples drawn on `device` (the GPU plan: "cuda"; its CPU rehearsal: a few hundred)."""
+    weights/<name>.safetensors (or `to`), plus <name>.md beside it and, unless `to`, the run's loss history, loss
+    curve and animation (ship_run_files). The directions come from `direction_samples` samples drawn on `device`
+    (the GPU plan: "cuda"; its CPU rehearsal: a few hundred)."""
     src = Path(run_dir) / source
     if not src.is_file():
         raise FileNotFoundError(f"{src}: no exported generator in this run folder (train it first)")
@@ -27,9 +31,8 @@ def export_run(run_dir, to=None, directions: bool = True, source: str = "generat
     if directions and not entry.is_text:
         dirs = measure_directions(generator_from_checkpoint(src, device=device), direction_samples)
     write(dest, entry, state, meta, directions=dirs)
-    for extra in ("losses.png", "progress.gif"):     # shown on the app's Models tab (generated images only)
-        if (Path(run_dir) / extra).is_file() and not to:
-            shutil.copyfile(Path(run_dir) / extra, dest.with_name(f"{entry.name}-{extra}"))
+    if not to:
+        ship_run_files(run_dir, dest.parent, entry.name)
     return dest
 
 
@@ -63,6 +66,27 @@ def rename_directions(name_or_path: str, samples: int = 4000) -> Path:
         raise ValueError(f"{entry.name} is a text model: it has no picture directions")
     write(path, entry, state, meta, directions=measure_directions(generator_from_checkpoint(path), samples))
     return path
+
+
+def ship_run_files(run_dir, folder, name: str) -> list[Path]:
+    """What the app's Models tab shows beside a checkpoint, from its run folder into `folder`: the loss history
+    <name>-losses.json and the loss curve <name>-losses.png (both drawn from log.jsonl; without a log, the run's
+    losses.png is copied) and the training animation <name>-progress.gif, each where the run has it.
+    → the files written."""
+    run, folder, written = RunFolder(run_dir), Path(folder), []
+
+    def put(path: Path, write) -> None:
+        write(path)
+        written.append(path)
+
+    if run.read_log():
+        put(history_file(folder, name), run.write_loss_history)
+        put(folder / f"{name}-losses.png", lambda p: run.loss_plot(f"{name}: losses").save(p))
+    elif (run.path / "losses.png").is_file():
+        put(folder / f"{name}-losses.png", lambda p: shutil.copyfile(run.path / "losses.png", p))
+    if (run.path / "progress.gif").is_file():
+        put(folder / f"{name}-progress.gif", lambda p: shutil.copyfile(run.path / "progress.gif", p))
+    return written
 
 
 def write(dest, entry, state, meta, directions=None, metrics=None) -> None:

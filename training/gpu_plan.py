@@ -371,7 +371,7 @@ class Job:
     # --- 5. export and evaluate ------------------------------------------------------------------------------
     def export(self):
         from .campaign import BEST_FILE, read_state
-        from .export import export_run
+        from .export import export_run, ship_run_files
         done = []
         for model in self.models:
             run_dir = self.work / "runs" / model
@@ -381,9 +381,7 @@ class Job:
                 continue
             dest = export_run(run_dir, to=self.stage / f"{model}.safetensors", source=source, device=self.device,
                               direction_samples=self.sizes["directions"])
-            for extra in ("losses.png", "progress.gif"):
-                if (run_dir / extra).is_file():
-                    shutil.copyfile(run_dir / extra, self.stage / f"{model}-{extra}")
+            ship_run_files(run_dir, self.stage, model)
             st = read_state(run_dir)
             best = st.get("best") or {}
             self.runs[model] = {"file": dest.name, "snapshot": "last (never evaluated)" if source != BEST_FILE else

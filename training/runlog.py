@@ -8,6 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from gan_demo.checkpoint import atomic_write
+from gan_demo.loss_history import write_loss_history
 from gan_demo.render import gif_bytes, line_plot
 
 
@@ -54,15 +55,19 @@ class RunFolder:
             os.fsync(f.fileno())
 
     def read_log(self) -> list[dict]:
+        """The logged records in step order, one per step: where a step was logged more than once (two workers
+        briefly writing the same run), the record written last counts. Lines cut by a kill are skipped."""
         if not self.log_file.is_file():
             return []
-        out = []
+        by_step = {}
         for line in self.log_file.read_text().splitlines():
             try:
-                out.append(json.loads(line))
+                r = json.loads(line)
             except ValueError:
-                pass                   # a line cut by a kill
-        return out
+                continue               # a line cut by a kill
+            if isinstance(r, dict) and isinstance(r.get("step"), int):
+                by_step[r["step"]] = r
+        return [by_step[s] for s in sorted(by_step)]
 
     def truncate_log(self, step: int) -> None:
         """After a resume, drop records newer than the resumed step (they were never saved in weights)."""
@@ -84,7 +89,15 @@ class RunFolder:
                 pass
         if imgs:
             (self.path / "progress.gif").write_bytes(gif_bytes(imgs, duration_ms=250))
+        self.loss_plot(title).save(self.path / "losses.png")
+
+    def loss_plot(self, title: str) -> Image.Image:
+        """The loss curves of the log (losses.png)."""
         log = self.read_log()
         keys = [k for k in ("d_loss", "g_loss", "wasserstein") if any(k in r for r in log)]
         series = {k: [(r["step"], r[k]) for r in log if k in r] for k in keys}
-        line_plot(series, title=title).save(self.path / "losses.png")
+        return line_plot(series, title=title)
+
+    def write_loss_history(self, path) -> None:
+        """The log as the compact loss history shipped beside a checkpoint (gan_demo.loss_history)."""
+        write_loss_history(path, self.read_log())

@@ -23,6 +23,7 @@ from ..directions import compute_directions
 from ..checkpoint import CheckpointError
 from ..generator import GanGenerator, generator_from_checkpoint, resolve_weights, weights_dir
 from ..latents import interpolation_path, truncate, walk
+from ..loss_history import LossHistory, history_file, read_loss_history
 from ..model_card import model_card
 from ..models import build_generator, count_parameters
 from ..registry import REGISTRY, ModelEntry
@@ -516,6 +517,7 @@ class ModelInfo:
     status: str
     markdown: str
     losses: Path | None             # <name>-losses.png beside the checkpoint, if shipped
+    loss_history: Path | None       # <name>-losses.json: the same curves as data (gan_demo.loss_history), if shipped
     progress: Path | None           # <name>-progress.gif: samples of fixed latents over training
 
 
@@ -544,6 +546,17 @@ def training_animation(path: Path) -> bytes:
     return _animations[key]
 
 
+def loss_history(info: ModelInfo) -> LossHistory | None:
+    """The model's shipped loss history; None where it ships none or the file is not one (the card then shows the
+    loss-curve picture, as for checkpoints exported before loss histories were)."""
+    if info.loss_history is None:
+        return None
+    try:
+        return read_loss_history(info.loss_history)
+    except ValueError:
+        return None
+
+
 def model_info(name, store: ModelStore = STORE) -> ModelInfo:
     name = check_model(name)
     entry = REGISTRY[name]
@@ -560,4 +573,4 @@ def model_info(name, store: ModelStore = STORE) -> ModelInfo:
     head = f"**Status: {status}**" if g is None else f"Status: {status}"
     existing = lambda p: p if p.is_file() else None
     return ModelInfo(name, status, f"{head}\n\n{card}", existing(folder / f"{name}-losses.png"),
-                     existing(folder / f"{name}-progress.gif"))
+                     existing(history_file(folder, name)), existing(folder / f"{name}-progress.gif"))

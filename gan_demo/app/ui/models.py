@@ -7,13 +7,15 @@ import gradio as gr
 
 from .. import service
 from ...registry import REGISTRY
+from .charts import loss_figure
 from .common import PICTURE_BUTTONS, copy_file, model_choices, temp_file, user_errors
 
 INTRO = ("What each model is, how it was trained and how well it does; click a row to see its card. The loss "
          "curves show generator and discriminator pulling against each other; the animation shows the same seeds "
          "improving during training. **FID/KID**: distance from real images (lower is better); **classifier "
          "accuracy**: how often a digit classifier agrees with the requested digit; **n-gram divergence**: how far "
-         "the sentences' letter statistics are from real ones (lower is better).")
+         "the sentences' letter statistics are from real ones (lower is better). Hover over the loss chart for the "
+         "values at a step; drag to zoom, double-click to zoom out.")
 TABLE_HEADERS = ["model", "data", "family", "status"]
 
 
@@ -22,17 +24,32 @@ def _nested(markdown: str) -> str:
     return re.sub(r"^(#{1,4}) ", r"##\1 ", markdown, flags=re.M)
 
 
+def loss_chart(history):
+    """A shipped loss history (gan_demo.loss_history.LossHistory) → the interactive loss chart."""
+    title = "Losses during training"
+    if history.bucket_steps > 1:
+        title += (f" <span style='font-size:11px;color:#6b7280'>(each point: the mean over "
+                  f"{history.bucket_steps:,} steps)</span>")
+    return loss_figure(history.rows(), title=title, placeholder="No losses were logged")
+
+
 @user_errors
 def card(name):
-    """→ the model's card (Markdown), its loss curve and its training animation (files; None where not shipped)."""
+    """→ the model's card (Markdown); its losses during training: an interactive chart (a plotly figure) from
+    <name>-losses.json, or where the model ships none (older exports), the loss-curve picture <name>-losses.png;
+    and its training animation. Files are servable copies; None where not shipped."""
     info = service.model_info(name)
+    history = service.loss_history(info)
+    chart = loss_chart(history) if history is not None else None
+    losses = copy_file(info.losses) if chart is None else None
     progress = temp_file(service.training_animation(info.progress), ".gif") if info.progress else None
-    return _nested(info.markdown), copy_file(info.losses), progress
+    return _nested(info.markdown), chart, losses, progress
 
 
-def shown_if_present(losses, progress):
-    """An empty picture box says nothing: hide the ones this model does not ship."""
-    return gr.Image(visible=losses is not None), gr.Image(visible=progress is not None)
+def shown_if_present(chart, losses, progress):
+    """An empty box says nothing: hide the ones this model does not ship (the chart, or else the picture)."""
+    return (gr.Plot(visible=chart is not None), gr.Image(visible=losses is not None),
+            gr.Image(visible=progress is not None))
 
 
 def statuses():
@@ -57,12 +74,14 @@ def build() -> None:
                 name = gr.Dropdown(model_choices(list(REGISTRY)), value=_first_available(), label="Model")
                 markdown = gr.Markdown(elem_id="model-card")
             with gr.Column(scale=1):
+                chart = gr.Plot(label="Losses during training", show_label=False, visible=False,
+                                elem_id="model-losses")
                 # interactive=False: pictures to look at (an event's input would otherwise take uploads)
                 losses = gr.Image(label="Losses during training", type="filepath", visible=False,
                                   buttons=PICTURE_BUTTONS, interactive=False)
                 progress = gr.Image(label="Fixed seeds during training", type="filepath", visible=False,
                                     buttons=PICTURE_BUTTONS, interactive=False)
-    card_outputs, pictures = [markdown, losses, progress], [losses, progress]
+    card_outputs, pictures = [markdown, chart, losses, progress], [chart, losses, progress]
     tab.select(statuses, None, table, api_name="models").then(
         card, name, card_outputs, preprocess=False, api_visibility="private").then(
         shown_if_present, pictures, pictures, api_visibility="private", queue=False)

@@ -14,12 +14,12 @@ import time
 from types import SimpleNamespace
 
 import gradio as gr
-import plotly.graph_objects as go
 
 from .. import service
 from ...registry import REGISTRY
 from ...render import to_pil, upscale
 from ...text_codec import EOS, PAD, SOS, detokenize
+from .charts import loss_figure
 from .common import (PICTURE_BUTTONS, client_of, drop_private, menu_with_my_runs, png_file, private_dir,
                      session_of)
 
@@ -34,7 +34,6 @@ UPDATE_S = 2.0              # how often the page gets news of a run
 ABANDON_S = 20.0            # a run whose stream nobody has read for this long is stopped
 SAMPLE_DISPLAY = 480        # sample grids smaller than this are enlarged (nearest neighbour: sharp pixels)
 START_FROM = [("From scratch", "scratch"), ("Fine-tune the shipped checkpoint", "finetune")]
-COLORS = {"d": "#6366f1", "g": "#ec4899", "w": "#10b981"}
 CSS = """
 #train-status .train-bar { height: 10px; border-radius: 5px; background: var(--neutral-200); overflow: hidden;
                            margin: 4px 0 8px 0; }
@@ -62,32 +61,6 @@ def manager():
 
 
 # --- pictures -------------------------------------------------------------------------------------------------
-def loss_figure(view=None) -> go.Figure:
-    """The losses so far against the step, on an x axis as long as the run (the curves grow left to right)."""
-    fig = go.Figure()
-    history = view.history if view is not None else ()
-    steps = [h["step"] for h in history]
-    if view is not None:
-        wgan = view.wasserstein
-        fig.add_scatter(x=steps, y=[h["d_loss"] for h in history], mode="lines", line=dict(color=COLORS["d"]),
-                        name="critic loss" if wgan else "discriminator loss")
-        fig.add_scatter(x=steps, y=[h["g_loss"] for h in history], mode="lines", line=dict(color=COLORS["g"]),
-                        name="generator loss")
-        if wgan:
-            fig.add_scatter(x=steps, y=[h.get("wasserstein") for h in history], mode="lines",
-                            line=dict(color=COLORS["w"], dash="dot"), name="Wasserstein estimate")
-    total = max(view.total if view is not None else 100, 1)
-    if not steps:
-        fig.add_annotation(text="The losses appear here while a run trains", showarrow=False, x=0.5, y=0.5,
-                           xref="paper", yref="paper", font=dict(size=14, color="#6b7280"))
-    fig.update_layout(template="plotly_white", height=380, margin=dict(l=56, r=16, t=64, b=48),
-                      title=dict(text="Losses", x=0.01, y=0.97, font=dict(size=15)),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
-                      xaxis=dict(title="step", range=[0, total], dtick=1 if total <= 10 else None),
-                      yaxis=dict(title="loss", zeroline=False), uirevision="losses")
-    return fig
-
-
 def sample_file(view, session: str) -> str | None:
     if view.image is None:
         return None
@@ -165,7 +138,8 @@ def clean_sentence(raw: str) -> str:
 
 def _outputs(view, session: str) -> tuple:
     text = "\n".join(map(clean_sentence, view.text)) if view.text is not None else ""
-    return loss_figure(view), sample_file(view, session), text, status_markdown(view), download_file(view, session)
+    chart = loss_figure(view.history, total=view.total, wasserstein=view.wasserstein)   # grows left to right
+    return chart, sample_file(view, session), text, status_markdown(view), download_file(view, session)
 
 
 # --- events ---------------------------------------------------------------------------------------------------
