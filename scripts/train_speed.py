@@ -1,6 +1,6 @@
 """Train tab vs CLI: the same model, batch and steps trained both ways on this machine; prints both speeds.
 
-    python scripts/train_speed.py [--model mnist-dcgan] [--batch 64] [--steps 300] [--data ../shared/data]
+    python scripts/train_speed.py [--model mnist-dcgan] [--batch 64] [--steps 300] [--repeat 2] [--data ../shared/data]
 
 CLI: `python -m training train` in a subprocess. Train tab: the app (`python app.py`) in a subprocess, driven
 through its `/train` endpoint with gradio_client while the updates stream (as the page receives them). Each
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,21 +61,25 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--repeat", type=int, default=1,
+                   help="pairs of runs, in the order CLI, tab, tab, CLI, …, so a drifting load hurts both alike")
     a = p.parse_args()
     import torch
     print(f"{a.model}, batch {a.batch}, {a.steps} steps; {os.cpu_count()} CPU cores, torch {torch.__version__}")
+    speeds = {"CLI": [], "Train tab": []}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        load = os.getloadavg()[0]
-        t = time.time()
-        cli = cli_run(a, folder)
-        print(f"CLI:       {cli:6.1f} steps/s  (load average {load:.1f}; {time.time() - t:.0f} s in all)", flush=True)
-        load = os.getloadavg()[0]
-        t = time.time()
-        tab = tab_run(a, folder)
-        print(f"Train tab: {tab:6.1f} steps/s  (load average {load:.1f}; {time.time() - t:.0f} s in all)")
-    print(f"Train tab / CLI = {tab / cli:.2f}")
-
+        for i in range(a.repeat):
+            order = ("CLI", "Train tab") if i % 2 == 0 else ("Train tab", "CLI")
+            for how in order:
+                folder = Path(tmp) / f"{i}-{how.replace(' ', '-')}"
+                folder.mkdir()
+                load, t = os.getloadavg()[0], time.time()
+                v = cli_run(a, folder) if how == "CLI" else tab_run(a, folder)
+                speeds[how].append(v)
+                print(f"{how + ':':10s} {v:6.2f} steps/s  (load average {load:.1f}; {time.time() - t:.0f} s in all)",
+                      flush=True)
+    cli, tab = (statistics.median(speeds[k]) for k in ("CLI", "Train tab"))
+    print(f"median over {a.repeat}: CLI {cli:.2f}, Train tab {tab:.2f} steps/s; Train tab / CLI = {tab / cli:.2f}")
 
 if __name__ == "__main__":
     main()

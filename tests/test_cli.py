@@ -40,6 +40,8 @@ def run(capsys):
     (["sample", "mnist-gan", "--seeds", "x-y"], "bad seeds"),
     (["sample", "mnist-gan", "--seeds", "-1"], "bad seeds"),
     (["export", "/no/such/run"], "no exported generator"),
+    (["directions", "no-such-model"], "unknown model"),
+    (["directions", "/no/such/file.safetensors"], "not found"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_arguments_one_line_nonzero(args, needle, run):
@@ -60,6 +62,13 @@ def test_train_resume_export_sample(tmp_path, mnist_root, run):
     assert run("export", out, "--to", dest)[0] == 0
     code, _, err = run("sample", dest, "--seeds", "0-15", "--out", tmp_path / "grid.png")
     assert code == 0 and (tmp_path / "grid.png").is_file(), err
+    from gan_demo.checkpoint import read_checkpoint
+    before = read_checkpoint(dest)
+    code, out, err = run("directions", dest, "--samples", "300")      # names measured again, weights untouched
+    after = read_checkpoint(dest)
+    assert code == 0 and out.startswith(f"{dest}: 1: "), err
+    assert all(before[1][k].equal(after[1][k]) for k in before[1]) and after[2]["metrics"] == before[2]["metrics"]
+    assert len(after[2]["directions"]["labels"]) == len(after[2]["directions"]["effects"]) == 10
     code, _, err = run("train", "--model", "mnist-gan", "--out", tmp_path / "fresh", "--resume")
     assert code != 0 and "no resume file" in err[-1]
 

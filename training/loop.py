@@ -307,7 +307,7 @@ class Trainer:
         """Grid (uint8 H×W×C) at the fixed latents, or sample sentences for text, from the generator export ships
         (the EMA generator with re-measured batch-norm statistics), so a preview shows what the checkpoint holds."""
         z = self.fixed_z.to(self.device)
-        g = self.recalibrated_ema()
+        g = self.recalibrated_ema(self.preview_batches)
         if self.entry.is_text:
             ids = g.logits(z[:8]).argmax(1).cpu()
             return [self.data.codec.decode_tokens(row.tolist()) for row in ids]
@@ -404,6 +404,8 @@ class Trainer:
                 "processes": self.world, "data": self.data.source, "torch": torch.__version__,
                 "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "run": str(self.run.path)}
+
+    preview_batches = 20      # calibration batches for the sample grids (the app's live trainer uses fewer)
 
     @torch.no_grad()
     def recalibrated_ema(self, batches: int = 20) -> torch.nn.Module:
