@@ -87,6 +87,12 @@ COLOUR_ATTRIBUTES = {   # regional ones are relative to the whole picture, so pl
 }
 
 
+def _ends(words: tuple[str, str], effect: float) -> str:
+    """"low ↔ high" in the slider's order: the end that the slider's low side shows comes first."""
+    low, high = words
+    return f"{low} ↔ {high}" if effect > 0 else f"{high} ↔ {low}"
+
+
 @torch.no_grad()
 def name_directions(generate, vectors: torch.Tensor, z_dim: int, *, num_classes: int = 0, dist: str = "normal",
                     classify=None, n: int = 200, amount: float = 2.5, min_effect: float = 0.5,
@@ -95,9 +101,10 @@ def name_directions(generate, vectors: torch.Tensor, z_dim: int, *, num_classes:
 
     `generate(z, labels)` returns N×C×H×W pictures in [-1, 1]. Each direction moves `n` seeded latents by
     ±`amount` and compares the pictures' attributes; an effect is the mean change divided by the attribute's spread
-    over the unmoved pictures. Attributes moving ≥ `min_effect` (and ≥ 0.6× the strongest) name the direction; none
-    leaves "direction k". `classify(pictures)` → N×classes probabilities adds "3s ↔ 8s" when the class mix shifts
-    by ≥ 15 points (the digits)."""
+    over the unmoved pictures. Attributes moving ≥ `min_effect` (and ≥ 0.6× the strongest) name the direction, and
+    the next one (if ≥ half of `min_effect`) when the name would repeat an earlier direction's; none leaves
+    "direction k". `classify(pictures)` → N×classes probabilities adds "3s ↔ 8s" when the class mix shifts by
+    ≥ 15 points (the digits)."""
     g = torch.Generator().manual_seed(seed)
     z = sample_latents(n, z_dim, dist, g)
     labels = torch.randint(0, num_classes, (n,), generator=g) if num_classes else None
@@ -108,18 +115,19 @@ def name_directions(generate, vectors: torch.Tensor, z_dim: int, *, num_classes:
     for i, u in enumerate(vectors.float().cpu()):
         lo, hi = generate(z - amount * u, labels), generate(z + amount * u, labels)
         effect = {k: ((f(hi) - f(lo)).mean() / spread[k]).item() for k, (f, _) in attributes.items()}
-        strongest = max(abs(v) for v in effect.values())
-        chosen = sorted((k for k, v in effect.items() if abs(v) >= max(min_effect, 0.6 * strongest)),
-                        key=lambda k: -abs(effect[k]))[:2]
+        ranked = sorted(attributes, key=lambda k: -abs(effect[k]))
+        chosen = [k for k in ranked if abs(effect[k]) >= max(min_effect, 0.6 * abs(effect[ranked[0]]))]
         parts = []
         if classify is not None and not num_classes:
             shift = classify(hi).mean(0) - classify(lo).mean(0)
             effect["class_shift"] = shift.tolist()
             if shift.max() >= 0.15:
                 parts.append(f"{shift.argmin().item()}s ↔ {shift.argmax().item()}s")
-        for k in chosen[:2 - len(parts)]:          # at most two parts: the class shift counts as one
-            low, high = attributes[k][1]
-            parts.append(f"{low} ↔ {high}" if effect[k] > 0 else f"{high} ↔ {low}")
-        names.append(", ".join(parts) if parts else f"direction {i + 1}")
+        parts += [_ends(attributes[k][1], effect[k]) for k in chosen][:2 - len(parts)]     # at most two parts
+        name = ", ".join(parts)
+        extra = ranked[len(chosen)] if len(chosen) < len(ranked) else None
+        if name in names and len(parts) < 2 and extra and abs(effect[extra]) >= min_effect / 2:
+            name += ", " + _ends(attributes[extra][1], effect[extra])      # tell a repeated name apart
+        names.append(name or f"direction {i + 1}")
         effects.append({k: round(v, 3) if isinstance(v, float) else [round(p, 3) for p in v] for k, v in effect.items()})
     return names, effects

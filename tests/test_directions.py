@@ -72,3 +72,12 @@ def test_directions_are_the_same_every_time():
     torch.manual_seed(456)                              # the global generator must not matter
     b = compute_directions(net, 8, k=4, n=300)
     assert torch.equal(a["vectors"], b["vectors"])
+
+
+def test_a_repeated_name_is_told_apart_by_the_next_effect():
+    thick_and_lean = _unit(1) + 0.35 * _unit(0)
+    vectors = torch.stack([_unit(1), thick_and_lean / thick_and_lean.norm()])
+    names, effects = name_directions(digit_generator, vectors, 8, n=64)
+    assert names[0] == "thin ↔ bold"
+    assert abs(effects[1]["slant"]) < 0.6 * abs(effects[1]["ink"])      # the lean alone would not name it
+    assert names[1] == "thin ↔ bold, leans left ↔ leans right"
