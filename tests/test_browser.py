@@ -97,3 +97,20 @@ def test_project_a_drawing_then_explore_and_walk_from_it(page):
     page.wait_for_function("() => document.querySelector('#walk-ends')?.innerText.includes('B: your projected')")
     page.wait_for_selector("#walk-gif img")
     assert page.errors == [], page.errors
+
+
+def test_every_tab_label_stays_once_in_the_tab_bar_whatever_tab_is_opened(page):
+    """Opening a tab must not add a second button for it. (A gr.Timer built inside gr.Tabs but outside its gr.Tab
+    made the Models tab's button appear twice once the tab was opened: Gradio numbers a tab by its place among all
+    of gr.Tabs' children, and lists the tab bar by its place among the tabs alone.)"""
+    tabs = page.get_by_role("tab")
+    tabs.first.wait_for()
+    labels = [t.inner_text() for t in tabs.all()]
+    assert len(labels) >= 8 and len(set(labels)) == len(labels), labels
+    settle = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 500))))"
+    for label in [*labels[1:], labels[0]]:                  # every tab, the first one last (it opens selected)
+        page.locator(f"button[role=tab]:text-is('{label}')").first.click()
+        page.wait_for_selector(f"button[role=tab].selected:text-is('{label}')")
+        page.evaluate(settle)                               # the tab bar is re-laid out a frame after a tab opens
+        assert [t.inner_text() for t in tabs.all()] == labels, f"after opening {label}"
+    assert page.errors == [], page.errors

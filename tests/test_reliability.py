@@ -224,3 +224,16 @@ def test_the_page_takes_uploads_only_in_the_project_tab(tiny_weights, mnist_root
         image.change(lambda x: "", image, out)
         gr.Image(interactive=False)
     assert http_limits.upload_components(page) == [image]
+
+
+def test_the_tab_bar_holds_tabs_only(tiny_weights):
+    """Everything directly inside gr.Tabs() is a gr.Tab: Gradio 6 places a tab's button by its place among all of
+    gr.Tabs' children but lists the bar by its place among the tabs alone, so any other component there (a
+    gr.Timer once) makes a later tab's button appear twice when that tab is opened."""
+    import gradio as gr
+    from gan_demo.app.ui import build_app
+    demo = build_app()
+    tabs = [b for b in demo.blocks.values() if isinstance(b, gr.Tabs)]
+    assert tabs
+    for t in tabs:
+        assert all(isinstance(c, gr.Tab) for c in t.children), [type(c).__name__ for c in t.children]

@@ -318,6 +318,10 @@ def build() -> SimpleNamespace:
                         sentences = gr.Textbox(label="Sample sentences (8 fixed seeds)", lines=10,
                                                interactive=False, visible=REGISTRY[default].is_text,
                                                elem_id="train-text")
+        # while a run is on, the server note is refreshed (it said "the trainer is free" during a run). Made inside
+        # the tab: a component between two gr.Tab()s in gr.Tabs() shifts the next tab's place, and Gradio then shows
+        # that tab's button twice once it is opened.
+        ticker = gr.Timer(3.0, active=False)
     # No concurrency limit: a /train call never waits in gradio's queue, which every endpoint shares (70 waiting
     # training calls once filled it, and every endpoint answered "Queue is full" for hours). The job manager takes
     # a call or refuses it at once (its bounds: runs at once, runs waiting, runs per client); a call it takes
@@ -326,8 +330,6 @@ def build() -> SimpleNamespace:
                            api_name="train", preprocess=False, concurrency_id="train", concurrency_limit=None,
                            show_progress="hidden")                 # (the job manager checks every setting)
     start.click(lambda: gr.DownloadButton(visible=False), None, download, api_visibility="private", queue=False)
-    # while a run is on, the server note is refreshed (it said "the trainer is free" during a run)
-    ticker = gr.Timer(3.0, active=False)
     ticker.tick(server_status, None, server, api_visibility="private", queue=False)
     start.click(lambda: gr.Timer(active=True), None, ticker, api_visibility="private", queue=False)
     finished.then(shown_if_present, download, download, api_visibility="private", queue=False).then(
