@@ -370,6 +370,17 @@ def test_models_tab_charts_the_shipped_loss_history_else_shows_the_picture(tiny_
         history.unlink(missing_ok=True)
 
 
+def test_the_chart_marks_the_shipped_step_when_training_went_on_past_it():
+    from gan_demo.app.ui.models import loss_chart
+    from gan_demo.loss_history import LossHistory
+    history = LossHistory([100, 200, 300], {"d_loss": [0.5, 0.6, 0.7], "g_loss": [1.0, 1.1, 1.2]})
+    marked = loss_chart(history, shipped_step=200)
+    assert [(s.x0, s.x1) for s in marked.layout.shapes] == [(200, 200)]
+    assert "shipped: step 200" in [a.text for a in marked.layout.annotations]
+    assert not loss_chart(history, shipped_step=300).layout.shapes          # the last step: nothing to mark
+    assert not loss_chart(history).layout.shapes
+
+
 def test_inference_side_imports_neither_training_nor_gradio_in_the_service():
     code = ("import sys; import gan_demo.app.service; assert 'gradio' not in sys.modules, 'gradio'; "
             "import gan_demo.app.ui; bad = [m for m in sys.modules if m == 'training' or m.startswith('training.')]; "

@@ -519,6 +519,7 @@ class ModelInfo:
     losses: Path | None             # <name>-losses.png beside the checkpoint, if shipped
     loss_history: Path | None       # <name>-losses.json: the same curves as data (gan_demo.loss_history), if shipped
     progress: Path | None           # <name>-progress.gif: samples of fixed latents over training
+    shipped_step: int | None = None # the training step of the shipped weights (a campaign ships its best snapshot)
 
 
 def _architecture_parameters(entry: ModelEntry) -> int:
@@ -572,5 +573,7 @@ def model_info(name, store: ModelStore = STORE) -> ModelInfo:
         model_card(g.entry, g.meta, g.num_parameters)
     head = f"**Status: {status}**" if g is None else f"Status: {status}"
     existing = lambda p: p if p.is_file() else None
+    step = (g.training_info.get("steps") if g is not None else None)
     return ModelInfo(name, status, f"{head}\n\n{card}", existing(folder / f"{name}-losses.png"),
-                     existing(history_file(folder, name)), existing(folder / f"{name}-progress.gif"))
+                     existing(history_file(folder, name)), existing(folder / f"{name}-progress.gif"),
+                     step if isinstance(step, int) else None)

@@ -24,13 +24,18 @@ def _nested(markdown: str) -> str:
     return re.sub(r"^(#{1,4}) ", r"##\1 ", markdown, flags=re.M)
 
 
-def loss_chart(history):
-    """A shipped loss history (gan_demo.loss_history.LossHistory) → the interactive loss chart."""
+def loss_chart(history, shipped_step: int | None = None):
+    """A shipped loss history (gan_demo.loss_history.LossHistory) → the interactive loss chart; a dashed line
+    marks the step of the shipped weights when training went on past it (a campaign ships its best snapshot)."""
     title = "Losses during training"
     if history.bucket_steps > 1:
         title += (f" <span style='font-size:11px;color:#6b7280'>(each point: the mean over "
                   f"{history.bucket_steps:,} steps)</span>")
-    return loss_figure(history.rows(), title=title, placeholder="No losses were logged")
+    fig = loss_figure(history.rows(), title=title, placeholder="No losses were logged")
+    if shipped_step is not None and history.step and shipped_step < history.step[-1]:
+        fig.add_vline(x=shipped_step, line=dict(color="#6b7280", dash="dash", width=1),
+                      annotation_text=f"shipped: step {shipped_step:,}", annotation_position="top left")
+    return fig
 
 
 @user_errors
@@ -40,16 +45,17 @@ def card(name):
     and its training animation. Files are servable copies; None where not shipped."""
     info = service.model_info(name)
     history = service.loss_history(info)
-    chart = loss_chart(history) if history is not None else None
+    chart = loss_chart(history, info.shipped_step) if history is not None else None
     losses = copy_file(info.losses) if chart is None else None
     progress = temp_file(service.training_animation(info.progress), ".gif") if info.progress else None
     return _nested(info.markdown), chart, losses, progress
 
 
 def shown_if_present(chart, losses, progress):
-    """An empty box says nothing: hide the ones this model does not ship (the chart, or else the picture)."""
-    return (gr.Plot(visible=chart is not None), gr.Image(visible=losses is not None),
-            gr.Image(visible=progress is not None))
+    """An empty box says nothing: hide the ones this model does not ship (the chart, or else the picture), each
+    picture with its heading."""
+    return (gr.Plot(visible=chart is not None), gr.Column(visible=losses is not None),
+            gr.Column(visible=progress is not None))
 
 
 def statuses():
@@ -76,17 +82,23 @@ def build() -> None:
             with gr.Column(scale=1):
                 chart = gr.Plot(label="Losses during training", show_label=False, visible=False,
                                 elem_id="model-losses")
-                # interactive=False: pictures to look at (an event's input would otherwise take uploads)
-                losses = gr.Image(label="Losses during training", type="filepath", visible=False,
-                                  buttons=PICTURE_BUTTONS, interactive=False)
-                progress = gr.Image(label="Fixed seeds during training", type="filepath", visible=False,
-                                    buttons=PICTURE_BUTTONS, interactive=False)
-    card_outputs, pictures = [markdown, chart, losses, progress], [chart, losses, progress]
+                # headings above the pictures, not over them; interactive=False: pictures to look at (an event's
+                # input would otherwise take uploads)
+                with gr.Column(visible=False) as losses_box:
+                    gr.Markdown("Losses during training", elem_classes="picture-heading")
+                    losses = gr.Image(label="Losses during training", show_label=False, type="filepath",
+                                      buttons=PICTURE_BUTTONS, interactive=False)
+                with gr.Column(visible=False) as progress_box:
+                    gr.Markdown("Fixed seeds during training", elem_classes="picture-heading")
+                    progress = gr.Image(label="Fixed seeds during training", show_label=False, type="filepath",
+                                        buttons=PICTURE_BUTTONS, interactive=False)
+    card_outputs, pictures, boxes = [markdown, chart, losses, progress], [chart, losses, progress], \
+        [chart, losses_box, progress_box]
     tab.select(statuses, None, table, api_name="models").then(
         card, name, card_outputs, preprocess=False, api_visibility="private").then(
-        shown_if_present, pictures, pictures, api_visibility="private", queue=False)
+        shown_if_present, pictures, boxes, api_visibility="private", queue=False)
     name.change(card, name, card_outputs, api_name="model_card", preprocess=False).then(
-        shown_if_present, pictures, pictures, api_visibility="private", queue=False)
+        shown_if_present, pictures, boxes, api_visibility="private", queue=False)
     table.select(picked_row, None, name, api_visibility="private")
 
 
