@@ -11,7 +11,8 @@ from .common import (
 
 INTRO = ("Each slider moves the picture along one of the directions in which this model's pictures vary most "
          "(principal components of the generator's features, as in GANSpace); direction 1 varies the most. "
-         "Drag a slider and watch what that direction controls.")
+         "Each is named after what it was measured to do, left end ↔ right end (e.g. *thin ↔ bold*); the model's "
+         "card on the Models tab lists them all. Drag a slider and watch.")
 
 
 @gpu
