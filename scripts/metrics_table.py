@@ -5,11 +5,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))     # run as `python scripts/metrics_table.py`
 from gan_demo import CheckpointError, list_models, read_checkpoint
 from gan_demo.generator import resolve_weights
+from gan_demo.model_card import hardware_text
 
 
 def main():
-    print("| model | steps | wall time | hardware | classifier-FID (floor) | accuracy / class entropy |")
-    print("|---|---|---|---|---|---|")
+    print("| model | steps | wall time | hardware | classifier-FID (floor) | confidently classified (real) "
+          "| accuracy / class entropy |")
+    print("|---|---|---|---|---|---|---|")
     for name in list_models():
         try:
             _, _, meta = read_checkpoint(resolve_weights(name))
@@ -23,8 +25,11 @@ def main():
             judge = f"entropy {m['class_entropy']:.3f} = {m['class_entropy_ratio']:.3f}·log 10"
         else:
             judge = "–"
+        sure = (f"{100 * m['confidently_classified']:.1f}% ({100 * m['confidently_classified_real']:.1f}%)"
+                if "confidently_classified" in m else "–")
         wall = f"{t.get('wall_time_s', 0) / 60:.0f} min"
-        print(f"| `{name}` | {t.get('steps', '?')} | {wall} | {t.get('hardware', '?')} | {fid} | {judge} |")
+        hardware = hardware_text(t["hardware"]) if "hardware" in t else "?"
+        print(f"| `{name}` | {t.get('steps', '?')} | {wall} | {hardware} | {fid} | {sure} | {judge} |")
 
 
 if __name__ == "__main__":
