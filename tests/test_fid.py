@@ -88,6 +88,16 @@ def test_a_file_of_another_layout_runs_as_shipped(tmp_path):
     assert inc(np.zeros((2, 8, 8, 1), np.uint8)).shape == (2, 48)
 
 
+def test_cpu_sub_batches_cover_every_image_in_order(tmp_path, monkeypatch):
+    from training.metrics import inception
+    monkeypatch.setattr(inception, "CPU_NET_BATCH", 2)
+    inc = InceptionFeatures(stand_in(tmp_path), "cpu")
+    images = torch.randint(0, 256, (7, 8, 8, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    got = inc(images, batch=5)                  # batches of 5 and 2, network calls of 2, 2, 1, 2
+    assert got.shape == (7, 48)
+    assert torch.allclose(got, torch.cat([inc(images[i:i + 1]) for i in range(7)]), rtol=1e-6, atol=1e-6)
+
+
 def test_not_a_torchscript_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "x.pt"
     bad.write_bytes(b"not a model")
