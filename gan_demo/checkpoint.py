@@ -138,16 +138,20 @@ def check_finite(path, tensors: dict) -> None:
 
 
 # what a checkpoint may set differently from its registry entry: widths (a campaign trains narrower networks on a
-# CPU; the file records its own architecture, bounded by check_config) and the text vocabulary, which travels with it
-FREE_CONFIG_KEYS = {"ngf", "ndf", "g_hidden", "d_hidden", "dim", "vocab"}
+# CPU; the file records its own architecture, bounded by check_config), the discriminator's normalisation (D is not
+# shipped) and the text vocabulary, which travels with it
+FREE_CONFIG_KEYS = {"ngf", "ndf", "g_hidden", "d_hidden", "dim", "d_norm", "vocab"}
 
 
-def _free_width(key, claimed, real) -> bool:
-    """Another width, not another shape of network: a number for a number, a list of as many layers."""
+def free_setting(key, claimed, real) -> bool:
+    """Another width or D normalisation, not another shape of network: a number for a number, a list of as many
+    layers, a word for a word. The one rule for loading a checkpoint and for a campaign plan's `arch`."""
     if key == "vocab" or key not in FREE_CONFIG_KEYS:
         return key == "vocab"
-    if isinstance(claimed, list) and isinstance(real, list):
+    if isinstance(claimed, list | tuple) and isinstance(real, list | tuple):
         return len(claimed) == len(real)
+    if isinstance(claimed, str) and isinstance(real, str):
+        return True
     return isinstance(claimed, int) and isinstance(real, int)
 
 
@@ -174,7 +178,7 @@ def check_claims(path, entry: "ModelEntry | dict", expected: ModelEntry | None) 
     defaults = _config_defaults(expected.arch)      # an older file leaves out settings at their defaults
     cc, rc = {**defaults, **cc}, {**defaults, **rc}
     fields.update({f"config {k}": (cc.get(k), rc.get(k)) for k in sorted(set(cc) | set(rc))
-                   if not _free_width(k, cc.get(k), rc.get(k))})
+                   if not free_setting(k, cc.get(k), rc.get(k))})
     short = lambda v: repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
     for what, (claimed, real) in fields.items():
         if claimed != real:

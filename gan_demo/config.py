@@ -56,6 +56,9 @@ class MLPConfig(ArchConfig):
     d_hidden: tuple = (512, 256, 128)            # discriminator widths, Linear + LeakyReLU each
 
 
+D_NORMS = ("batch", "none")          # the DCGAN discriminator's normalisation
+
+
 @dataclass(frozen=True)
 class DCGANConfig(ArchConfig):
     z_dim: int
@@ -64,7 +67,7 @@ class DCGANConfig(ArchConfig):
     num_classes: int = 0                         # > 0: conditional DCGAN
     ngf: int = 64                                # generator width at the last upsampling (doubling towards 4×4)
     ndf: int = 64                                # discriminator width at the first block
-    d_norm: str = "batch"                        # "batch", or "none" for a WGAN-GP critic
+    d_norm: str = "batch"                        # one of D_NORMS: "none" for a WGAN-GP critic
 
 
 @dataclass(frozen=True)

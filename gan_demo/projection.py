@@ -88,6 +88,8 @@ def load_latents(path) -> tuple[torch.Tensor, dict]:
         z = np.load(npy, allow_pickle=False)
     except (OSError, ValueError, EOFError) as e:
         raise ValueError(f"{npy.name}: not a latent file (.npy of numbers): {str(e).splitlines()[0]}") from None
+    if not isinstance(z, np.ndarray):               # an .npz archive of several arrays
+        raise ValueError(f"{npy.name}: expected one array (.npy), got an archive of several")
     if z.ndim == 1:
         z = z[None]
     if z.ndim != 2 or z.dtype.kind not in "fiu" or not np.isfinite(z).all():
@@ -99,6 +101,8 @@ def load_latents(path) -> tuple[torch.Tensor, dict]:
             meta = json.loads(meta_path.read_text())
         except (ValueError, UnicodeDecodeError):
             raise ValueError(f"{meta_path.name}: not valid JSON") from None
+        if not isinstance(meta, dict):
+            raise ValueError(f"{meta_path.name}: expected a JSON object (model, label…), got a {type(meta).__name__}")
     return torch.from_numpy(z.astype(np.float32)), meta
 
 
@@ -126,7 +130,8 @@ def _prior_penalty(z: torch.Tensor, dist: str) -> torch.Tensor:
 
 @contextlib.contextmanager
 def _cpu_threads(n: int | None):
-    """torch's CPU threads for this calling thread (OpenMP keeps the count per thread), restored afterwards."""
+    """torch's CPU threads for this calling thread, restored afterwards. Threads started meanwhile get it too (see
+    devices.use_process_threads, which the Train tab's runs call)."""
     before = torch.get_num_threads()
     if n:
         torch.set_num_threads(n)

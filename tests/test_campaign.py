@@ -44,6 +44,9 @@ arch = {g_hidden = [32, 64, 128], d_hidden = [128, 64, 32]}
     ('[[run]]\nmodel = "mnist-gan"\nsteps = 0\n', "'steps' must be a positive number"),
     ('[[run]]\nmodel = "mnist-gan"\nstesp = 10\n', "unknown key 'stesp'"),
     ('[[run]]\nmodel = "mnist-gan"\narch = {ngf = 8}\n', "'ngf' is not an architecture setting"),
+    ('[[run]]\nmodel = "mnist-dcgan"\narch = {z_dim = 64}\n', "'z_dim' is not an architecture setting a plan may"),
+    ('[[run]]\nmodel = "mnist-gan"\narch = {g_hidden = [64, 128]}\n', "changes the shape of mnist-gan's network"),
+    ('[[run]]\nmodel = "mnist-dcgan"\narch = {d_norm = "layer"}\n', "arch.d_norm must be one of batch, none"),
     ('[[run]]\nmodel = "mnist-gan"\ndiffaug = "rotate"\n', "unknown DiffAugment policy 'rotate'"),
     ('[[run]]\nmodel = "mnist-gan"\n[[run]]\nmodel = "mnist-gan"\n', "two runs are named 'mnist-gan'"),
     ('[[run]]\nmodel = "mnist-gan"\nsteps = [\n', "not valid TOML"),
@@ -174,3 +177,23 @@ def test_unreadable_resume_file_is_reported_and_warm_started(tmp_path, mnist_roo
     log = (run / "campaign.log").read_text()
     assert "resume file unusable" in log and "warm-starting from the run's best snapshot at step 20" in log, log
     assert read_state(run)["finished_at"] == 40
+
+
+def test_a_text_run_warm_starts_from_its_snapshot_although_the_data_set_its_vocabulary(tmp_path):
+    """The trainer records the data's vocabulary in a text checkpoint; the plan's entry leaves it unset. That
+    difference alone must not make the campaign pass over the run's own best snapshot (and restart from step 0)."""
+    import torch
+    from gan_demo.checkpoint import save_checkpoint
+    from gan_demo.models import build_generator
+    from training.campaign import BEST_FILE, _warm_source
+    plan = load_plan(write_plan(tmp_path, '[[run]]\nmodel = "text-wgangp"\narch = {dim = 16}\n'), check_data=False)
+    spec = plan.runs[0]
+    run_dir = plan.run_dir(spec)
+    run_dir.mkdir(parents=True)
+    trained = spec.entry.with_config(vocab=tuple("abc .,'"))        # as the Trainer saves it
+    torch.manual_seed(0)
+    save_checkpoint(run_dir / BEST_FILE, trained, build_generator(trained.arch, trained.config).state_dict())
+    assert _warm_source(plan, spec, run_dir) == (run_dir / BEST_FILE, "the run's best snapshot")
+    wider = spec.entry.with_config(dim=32, vocab=tuple("abc .,'"))               # another architecture: not it
+    save_checkpoint(run_dir / BEST_FILE, wider, build_generator(wider.arch, wider.config).state_dict())
+    assert _warm_source(plan, spec, run_dir)[0] is None

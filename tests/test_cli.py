@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from training.cli import main
 
@@ -43,11 +44,22 @@ def run(capsys):
     (["directions", "no-such-model"], "unknown model"),
     (["directions", "/no/such/file.safetensors"], "not found"),
     (["frobnicate"], "invalid choice"),
+    (["train", "--model", "mnist-gan", "--device", "quantum"], "unknown device 'quantum'"),
+    (["sample", "mnist-gan", "--device", "bogus"], "unknown device 'bogus'"),
+    (["evaluate", "mnist-gan", "--device", "cuda:x"], "unknown device 'cuda:x'"),
+    (["directions", "mnist-gan", "--frobnicate"], "unrecognized arguments: --frobnicate (see: python -m training --help)"),
 ])
 def test_bad_arguments_one_line_nonzero(args, needle, run):
     code, _, lines = run(*args)
     assert code != 0
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], lines
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_a_missing_gpu_is_one_line_before_anything_loads(run):
+    for args in (["sample", "mnist-gan", "--device", "cuda"], ["train", "--model", "mnist-gan", "--device", "cuda:1"]):
+        code, _, lines = run(*args)
+        assert code == 2 and len(lines) == 1 and "is not available here (no CUDA GPU found)" in lines[0], lines
 
 
 def test_train_resume_export_sample(tmp_path, mnist_root, run):
@@ -69,6 +81,12 @@ def test_train_resume_export_sample(tmp_path, mnist_root, run):
     assert code == 0 and out.startswith(f"{dest}: 1: "), err
     assert all(before[1][k].equal(after[1][k]) for k in before[1]) and after[2]["metrics"] == before[2]["metrics"]
     assert len(after[2]["directions"]["labels"]) == len(after[2]["directions"]["effects"]) == 10
+    from gan_demo.checkpoint import G_PREFIX, read_safetensors
+    dtypes = lambda p: {v.dtype for k, v in read_safetensors(p)[1].items()  # noqa: E731
+                        if k.startswith(G_PREFIX) and v.is_floating_point()}
+    assert dtypes(dest) == {torch.float16}
+    assert run("directions", tmp_path / "run" / "generator.safetensors", "--samples", "300")[0] == 0
+    assert dtypes(tmp_path / "run" / "generator.safetensors") == {torch.float32}        # a run's file stays full precision
     code, _, err = run("train", "--model", "mnist-gan", "--out", tmp_path / "fresh", "--resume")
     assert code != 0 and "no resume file" in err[-1]
 

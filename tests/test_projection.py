@@ -194,6 +194,34 @@ def test_a_saved_latent_is_accepted_by_sample(tiny_weights, tmp_path):
         load_latents(tmp_path / "junk.npy")
     z, _ = load_latents(npy)
     assert z.dtype == torch.float32
+    np.savez(tmp_path / "two", a=np.zeros(3), b=np.ones(3))              # an .npz archive under a .npy name
+    (tmp_path / "two.npz").rename(tmp_path / "two.npy")
+    with pytest.raises(ValueError, match="an archive of several"):
+        load_latents(tmp_path / "two.npy")
+    meta.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="expected a JSON object"):
+        load_latents(npy)
+
+
+def test_a_long_job_thread_gets_the_process_threads_back_after_a_projection_began_with_one():
+    import threading
+    from gan_demo.devices import PROCESS_THREADS, use_process_threads
+    from gan_demo.projection import _cpu_threads
+    if PROCESS_THREADS < 2:
+        pytest.skip("torch runs on one thread here")
+    started, seen = threading.Event(), {}
+
+    def job():                                   # a Train-tab run begun while a projection holds 1 thread
+        started.wait()
+        seen["inherited"] = torch.get_num_threads()
+        use_process_threads()
+        seen["after"] = torch.get_num_threads()
+    t = threading.Thread(target=job)
+    with _cpu_threads(1):
+        t.start()
+        started.set()
+        t.join()
+    assert seen == {"inherited": 1, "after": PROCESS_THREADS}
 
 
 # --- video ----------------------------------------------------------------------------------------------------

@@ -90,6 +90,24 @@ def test_read_log_keeps_the_last_record_per_step(tmp_path):
     assert run.loss_plot("x").size == (720, 400)
 
 
+def test_truncating_the_log_is_atomic_and_a_restart_clears_text_samples_too(tmp_path, monkeypatch):
+    import training.runlog as runlog
+    run = RunFolder(tmp_path / "run").create()
+    _write_log(run.path, TWO_WRITERS)
+    before = run.log_file.read_text()
+
+    def killed(path, write):
+        raise KeyboardInterrupt            # the process dies before the new log replaces the old one
+    monkeypatch.setattr(runlog, "atomic_write", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run.truncate_log(8150)
+    assert run.log_file.read_text() == before                # not emptied
+    (run.samples / "step_000500.txt").write_text("an old sentence\n")
+    assert run.holds_run()
+    run.clear()
+    assert not run.holds_run() and not list(run.samples.iterdir())
+
+
 def test_export_ships_the_loss_history_drawn_from_the_deduplicated_log(tmp_path, monkeypatch):
     run = tmp_path / "run"
     ours = {r["step"] for r in TWO_WRITERS}

@@ -155,6 +155,32 @@ def test_fine_tuning_from_a_broken_checkpoint_is_one_line_without_server_paths(t
         assert str(tmp_path) not in text and "secret" not in text, text
 
 
+def test_a_generator_trained_against_another_discriminator_still_loads_as_its_model(tmp_path, monkeypatch):
+    """D is not shipped: a checkpoint whose D had no batch norm (a campaign's arch = {d_norm = "none"}) is the same
+    generator, so it loads under its registry name; another z_dim is not."""
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path))
+    _save(tmp_path / "mnist-dcgan.safetensors", "mnist-dcgan", entry_edit=lambda d: d["config"].update(d_norm="none"))
+    assert load_generator("mnist-dcgan").entry.config.d_norm == "none"
+    _save(tmp_path / "mnist-dcgan.safetensors", "mnist-dcgan", entry_edit=lambda d: d["config"].update(z_dim=64))
+    assert "config z_dim is 64, not 100" in _error(tmp_path / "mnist-dcgan.safetensors", "mnist-dcgan")
+
+
+def test_fine_tuning_keeps_the_narrower_widths_a_campaign_shipped(tmp_path):
+    """The CPU campaign ships celeba64-dcgan at ngf/ndf 48 (registry: 64): fine-tuning it builds G and D at the
+    file's widths and starts from its weights, instead of failing on 'tensors of the wrong shape'."""
+    e = REGISTRY["mnist-dcgan"].with_config(ngf=32, ndf=24)
+    torch.manual_seed(0)
+    state = build_generator(e.arch, e.config).state_dict()
+    save_checkpoint(tmp_path / "narrow.safetensors", e, state)
+    t = Trainer(REGISTRY["mnist-dcgan"], tiny_data(), tmp_path / "run", steps=2, batch=8, progress=False,
+                init_from=tmp_path / "narrow.safetensors")
+    assert (t.entry.config.ngf, t.entry.config.ndf) == (32, 24)
+    assert all(torch.equal(v, state[k]) for k, v in t.G.state_dict().items())
+    assert t.D.net[0].out_channels == 24
+    t.train()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["entry"]["config"]["ngf"] == 32
+
+
 # --- files rewritten while they are read ------------------------------------------------------------------------
 def test_a_half_written_file_is_not_available_until_it_is_whole_again(tmp_path, tiny_weights_dir, monkeypatch):
     weights = tmp_path / "weights"

@@ -6,7 +6,7 @@ A plan is a small TOML file (see training/plans/cpu.toml):
     [campaign]                   name, runs_dir, parallel (runs at once), device, threads, data
     [defaults]                   any run key, for every run
     [[run]]                      model (registry name), name (default: the model), steps, batch, lr_g, lr_d,
-                                 betas, n_critic, ema, flip, diffaug, arch = {ngf = 32, …} (widths etc.),
+                                 betas, n_critic, ema, flip, diffaug, arch = {ngf = 32, …} (widths, d_norm),
                                  eval_every, eval_samples, hours (budget per invocation), threads, device, seed,
                                  save_every, sample_every, log_every
 
@@ -33,6 +33,8 @@ import time
 import tomllib
 from pathlib import Path
 
+from gan_demo.checkpoint import FREE_CONFIG_KEYS, free_setting
+from gan_demo.config import D_NORMS
 from gan_demo.paths import REPO
 from gan_demo.registry import REGISTRY, ModelEntry
 
@@ -158,12 +160,18 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
     arch = run.get("arch", {})
     if not isinstance(arch, dict):
         raise PlanError(f"{where}: 'arch' must be a table, e.g. arch = {{ngf = 32}}")
+    settable = [k for k in entry.config if k in FREE_CONFIG_KEYS - {"vocab"}]
     for k, v in arch.items():
-        if k not in entry.config or k in ("resolution", "channels", "num_classes", "vocab", "seq_len"):
-            raise PlanError(f"{where}: '{k}' is not an architecture setting of {entry.name} "
-                            f"(settable: {', '.join(c for c in entry.config if c not in ('resolution', 'channels'))})")
+        if k not in settable:       # anything else would make a checkpoint the app refuses as this model
+            raise PlanError(f"{where}: '{k}' is not an architecture setting a plan may change for {entry.name} "
+                            f"(settable: {', '.join(settable)})")
         if isinstance(entry.config[k], int):
             _positive(where, f"arch.{k}", v, int)
+        if not free_setting(k, v, entry.config[k]):
+            raise PlanError(f"{where}: arch.{k} = {v!r} changes the shape of {entry.name}'s network, not its width "
+                            f"(the registry's: {entry.config[k]!r})")
+        if k == "d_norm" and v not in D_NORMS:
+            raise PlanError(f"{where}: arch.d_norm must be one of {', '.join(D_NORMS)}, not {v!r}")
     entry = dataclasses.replace(entry, config={**entry.config, **arch},
                                 recipe=dataclasses.replace(entry.recipe, **recipe))
     hours = run.get("hours")
@@ -262,6 +270,14 @@ def _say(run_dir: Path, text: str) -> None:
         f.write(line + "\n")
 
 
+def _same_architecture(saved, planned) -> bool:
+    """A snapshot's config against the plan's. A text model takes its vocabulary from the data when it trains (the
+    plan's entry leaves it unset), so that is not compared."""
+    ignore = {"vocab"} if planned.is_text else set()
+    strip = lambda c: {k: v for k, v in c.to_dict().items() if k not in ignore}    # noqa: E731
+    return strip(saved.config) == strip(planned.config)
+
+
 def _warm_source(plan: Plan, spec: RunSpec, run_dir: Path):
     """(path, why) of a generator to warm-start from: the run's own best snapshot, else the shipped checkpoint when
     this plan run made it and the architecture matches; (None, why not) otherwise."""
@@ -278,7 +294,7 @@ def _warm_source(plan: Plan, spec: RunSpec, run_dir: Path):
         made_here = (meta.get("training") or {}).get("campaign", {}).get("run") == f"{plan.name}/{spec.name}"
         if what.startswith("the shipped") and not made_here:
             continue                     # shipped by something else: not this run's progress
-        if entry.config != spec.entry.config:
+        if not _same_architecture(entry, spec.entry):
             continue
         return path, what
     return None, "no snapshot of this run to warm-start from"
@@ -353,7 +369,7 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
             if state.get("warm_start"):
                 training["warm_start"] = state["warm_start"]
             if spec.arch_overrides:
-                training["architecture_note"] = ("widths differ from the registry defaults: " + ", ".join(
+                training["architecture_note"] = ("architecture differs from the registry defaults: " + ", ".join(
                     f"{k} {v}" for k, v in spec.arch_overrides.items()))
             save_checkpoint(run_dir / BEST_FILE, entry, tensors, training=training, metrics=m)
             state["best"] = {"step": trainer.step, "score": score, "metrics": m}

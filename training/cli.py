@@ -18,7 +18,8 @@ class CLIError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):            # one line instead of usage + message
-        raise CLIError(f"{message} (see: python -m training {self.prog.split()[-1]} --help)")
+        command = " ".join(self.prog.split()[1:])          # the sub-command, if the error is one of its arguments
+        raise CLIError(f"{message} (see: python -m training{' ' + command if command else ''} --help)")
 
 
 def _positive(kind):
@@ -31,6 +32,16 @@ def _positive(kind):
             raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
         return v
     return parse
+
+
+def _device(text: str) -> str:
+    """--device: a device this machine has (checked before anything loads), kept as the user wrote it."""
+    from gan_demo.devices import pick_device
+    try:
+        pick_device(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -77,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--out already holds a run: delete its files and start again from scratch")
     t.add_argument("--init", help="start G from this checkpoint (fine-tuning)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", help="cpu, cuda, mps (default: best available)")
+    t.add_argument("--device", type=_device, help="cpu, cuda, mps (default: best available)")
     t.add_argument("--log-every", type=_positive(int))
     t.add_argument("--sample-every", type=_positive(int))
     t.add_argument("--export", action="store_true", help="also export into weights/ when done")
@@ -103,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--truncation", type=_positive(float), default=1.0)
     s.add_argument("--temperature", type=float, help="text: sample at this temperature (default argmax)")
     s.add_argument("--out", default="samples.png")
-    s.add_argument("--device")
+    s.add_argument("--device", type=_device)
 
     v = sub.add_parser("evaluate", help="measure a checkpoint; writes the metrics into it and its model card")
     v.add_argument("name", help="registry name or .safetensors path")
@@ -114,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--ref-images", type=_positive(int),
                    help="FID reference statistics from a seeded random subset of this many training images "
                         "(default: all on a GPU, 10000 on the CPU)")
-    v.add_argument("--device")
+    v.add_argument("--device", type=_device)
     v.add_argument("--no-write", action="store_true", help="print only; leave the checkpoint unchanged")
 
     h = sub.add_parser("push", help="upload a checkpoint and its model card to the Hugging Face Hub")
@@ -150,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--starts", type=_positive(int), default=8, help="starting points per class (default 8)")
     j.add_argument("--seed", type=int, default=0, help="seed of the starting points")
     j.add_argument("--label", type=int, help="conditional models: fix the class instead of trying all")
-    j.add_argument("--device")
+    j.add_argument("--device", type=_device)
 
     g = sub.add_parser("campaign", help="train a plan's runs resumably in the background; --status, --export")
     g.add_argument("plan", help="plan file (TOML), e.g. training/plans/cpu.toml")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from gan_demo.checkpoint import read_checkpoint, save_checkpoint
+from gan_demo.checkpoint import G_PREFIX, read_checkpoint, read_safetensors, save_checkpoint
 from gan_demo.directions import compute_directions, name_directions
 from gan_demo.generator import generator_from_checkpoint, resolve_weights, weights_dir
 from gan_demo.loss_history import history_file
@@ -64,7 +64,8 @@ def rename_directions(name_or_path: str, samples: int = 4000) -> Path:
     entry, state, meta = read_checkpoint(path)
     if entry.is_text:
         raise ValueError(f"{entry.name} is a text model: it has no picture directions")
-    write(path, entry, state, meta, directions=measure_directions(generator_from_checkpoint(path), samples))
+    write(path, entry, state, meta, directions=measure_directions(generator_from_checkpoint(path), samples),
+          half=_is_half(path))
     return path
 
 
@@ -89,12 +90,12 @@ def ship_run_files(run_dir, folder, name: str) -> list[Path]:
     return written
 
 
-def write(dest, entry, state, meta, directions=None, metrics=None) -> None:
-    """Write a shipped checkpoint (fp16) and its model card."""
+def write(dest, entry, state, meta, directions=None, metrics=None, half: bool = True) -> None:
+    """Write a checkpoint (shipped ones in fp16) and its model card."""
     d = directions if directions is not None else meta.get("directions")
     d = d if d and "vectors" in d else None
     metrics = metrics if metrics is not None else meta.get("metrics")
-    save_checkpoint(dest, entry, state, training=meta.get("training"), metrics=metrics, directions=d, half=True)
+    save_checkpoint(dest, entry, state, training=meta.get("training"), metrics=metrics, directions=d, half=half)
     card_meta = {"training": meta.get("training") or {}, "metrics": metrics or {}, "directions": d or {}}
     Path(dest).with_suffix(".md").write_text(model_card(entry, card_meta, count_parameters(state)))
 
@@ -104,5 +105,12 @@ def update_metrics(name_or_path: str, metrics: dict) -> Path:
     path = resolve_weights(name_or_path)
     entry, state, meta = read_checkpoint(path)
     merged = {**meta.get("metrics", {}), **metrics}
-    write(path, entry, state, meta, metrics=merged)
+    write(path, entry, state, meta, metrics=merged, half=_is_half(path))
     return path
+
+
+def _is_half(path) -> bool:
+    """Whether a checkpoint's weights are stored in fp16 (shipped) rather than fp32 (a run's): rewritten in place,
+    they stay as they were (read_checkpoint hands out fp32 either way)."""
+    _, tensors = read_safetensors(path)
+    return any(k.startswith(G_PREFIX) and v.dtype == torch.float16 for k, v in tensors.items())

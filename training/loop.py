@@ -35,7 +35,8 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from gan_demo.checkpoint import CheckpointError, atomic_write, check_state_dict, read_checkpoint, save_checkpoint
+from gan_demo.checkpoint import (FREE_CONFIG_KEYS, CheckpointError, atomic_write, check_state_dict, read_checkpoint,
+                                 save_checkpoint)
 from gan_demo.devices import pick_device
 from gan_demo.generator import check_claims
 from gan_demo.latents import sample_latents, seed_latents
@@ -84,17 +85,24 @@ def _why_unusable(e: Exception) -> str:
     return (text.strip().splitlines() or [type(e).__name__])[0][:200]
 
 
-def _fine_tune_state(path, model: ModelEntry, G: torch.nn.Module) -> dict:
-    """The generator weights to fine-tune from, checked (NaN, another model, other shapes); a TrainingError names
-    the file by its name alone (the app shows this message to visitors: no server paths)."""
+def _fine_tune_source(path, model: ModelEntry) -> tuple[ModelEntry, dict]:
+    """The generator weights to fine-tune from, checked (NaN, another model), and `model` with the file's own
+    widths (a campaign may ship narrower networks than the registry's). A TrainingError names the file by its name
+    alone (the app shows this message to visitors: no server paths)."""
     try:
         entry, state, _ = read_checkpoint(path)
         check_claims(path, entry, model)
-        check_state_dict(path, G.state_dict(), state)
     except CheckpointError as e:
-        problem = str(e).replace(f"{path}: ", "", 1).replace(str(path), Path(path).name)
-        raise TrainingError(f"cannot fine-tune from {Path(path).name}: {problem}") from None
-    return state
+        raise _fine_tune_error(path, e) from None
+    config = entry.config if isinstance(entry.config, dict) else entry.config.to_dict()     # older files: a dict
+    widths = {k: v for k, v in config.items() if k in FREE_CONFIG_KEYS - {"vocab"}}
+    widths = {k: tuple(v) if isinstance(v, list) else v for k, v in widths.items()}
+    return model.with_config(**widths), state
+
+
+def _fine_tune_error(path, e: CheckpointError) -> TrainingError:
+    problem = str(e).replace(f"{path}: ", "", 1).replace(str(path), Path(path).name)
+    return TrainingError(f"cannot fine-tune from {Path(path).name}: {problem}")
 
 
 class Trainer:
@@ -133,11 +141,19 @@ class Trainer:
         self.callback, self.stop_event = callback, stop_event or threading.Event()
         self.progress = progress and self.is_main
 
-        init = torch.Generator().manual_seed(seed)     # initial weights: a local generator, torch's global one untouched
+        init_state = None
+        if init_from is not None:                # fine-tune a shipped or exported generator, at its own widths
+            entry, init_state = _fine_tune_source(init_from, entry)
+        self.entry = entry
+        init = torch.Generator().manual_seed(seed)     # initial weights: a local generator for the re-initialisation
         self.G = build_generator(entry.arch, entry.config, generator=init)
         self.D = build_discriminator(entry.arch, entry.config, generator=init)
-        if init_from is not None:                # fine-tune a shipped or exported generator
-            self.G.load_state_dict(_fine_tune_state(init_from, entry, self.G))
+        if init_state is not None:
+            try:
+                check_state_dict(init_from, self.G.state_dict(), init_state)
+            except CheckpointError as e:
+                raise _fine_tune_error(init_from, e) from None
+            self.G.load_state_dict(init_state)
         self.G.to(self.device)
         self.D.to(self.device)
         if not entry.is_text:        # faster convolutions on CUDA and the CPU alike

@@ -13,7 +13,7 @@ from gan_demo.render import gif_bytes, line_plot
 
 
 class RunFolder:
-    #: what a run writes at the top of its folder (besides samples/step_*.png)
+    #: what a run writes at the top of its folder (besides samples/step_*.png or .txt)
     FILES = ("config.json", "log.jsonl", "resume.pt", "generator.safetensors", "progress.gif", "losses.png")
 
     def __init__(self, path):
@@ -25,14 +25,17 @@ class RunFolder:
 
     def holds_run(self) -> bool:
         """Whether a run has already written here (so a new one would mix its logs and samples into it)."""
-        return any((self.path / f).exists() for f in self.FILES) or bool(self.sample_frames())
+        return any((self.path / f).exists() for f in self.FILES) or bool(self._sample_files())
 
     def clear(self) -> None:
         """Delete the run's own files (and nothing else the folder may hold), for a clean restart."""
         for f in self.FILES:
             (self.path / f).unlink(missing_ok=True)
-        for p in self.sample_frames():
+        for p in self._sample_files():
             p.unlink(missing_ok=True)
+
+    def _sample_files(self) -> list[Path]:
+        return list(self.samples.glob("step_*.*"))       # grids (.png) and, for text, sentences (.txt)
 
     def create(self) -> "RunFolder":
         self.samples.mkdir(parents=True, exist_ok=True)
@@ -71,8 +74,8 @@ class RunFolder:
 
     def truncate_log(self, step: int) -> None:
         """After a resume, drop records newer than the resumed step (they were never saved in weights)."""
-        keep = [r for r in self.read_log() if r.get("step", 0) <= step]
-        self.log_file.write_text("".join(json.dumps(r) + "\n" for r in keep))
+        text = "".join(json.dumps(r) + "\n" for r in self.read_log() if r.get("step", 0) <= step)
+        atomic_write(self.log_file, lambda tmp: Path(tmp).write_text(text))     # a kill here keeps the old log
 
     def sample_frames(self) -> list[Path]:
         return sorted(self.samples.glob("step_*.png"))

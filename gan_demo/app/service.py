@@ -542,9 +542,11 @@ def training_animation(path: Path) -> bytes:
                 gif.seek(i)
                 frames.append(gif.convert("RGB"))
                 durations.append(gif.info.get("duration", 250))
+        data = gif_bytes([frames[-1]] + frames, duration_ms=[2000] + durations)
         _animations.clear()                 # one at a time: the card being looked at
-        _animations[key] = gif_bytes([frames[-1]] + frames, duration_ms=[2000] + durations)
-    return _animations[key]
+        _animations[key] = data
+        return data                         # not re-read: another thread may have cleared it meanwhile
+    return _animations.get(key) or training_animation(path)
 
 
 def loss_history(info: ModelInfo) -> LossHistory | None:

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from gan_demo.devices import pick_device
+from gan_demo.devices import pick_device, use_process_threads
 from gan_demo.generator import resolve_weights
 from gan_demo.paths import find_data
 from gan_demo.registry import get_entry
@@ -299,6 +299,7 @@ class TrainingManager:
 
     def _train(self, run: Run) -> dict:
         entry = get_entry(run.model)
+        use_process_threads()            # not the 1 thread of a projection that was running when this thread began
         run.update(state="loading", message=f"loading the {entry.dataset} data and building {run.model}")
         data_root = find_data(entry.dataset, self.data_root) or self.data_root
         load_data(entry.dataset, data_root)                     # fails here, clearly, when the data is missing

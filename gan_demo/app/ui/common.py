@@ -64,7 +64,7 @@ def _prune() -> None:
         for p in [*TEMP.glob("*"), *PRIVATE.glob("*/*")]:
             try:
                 if now - p.stat().st_mtime > KEEP_S:
-                    p.unlink()
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()      # folders: downloads of saved latents
             except OSError:
                 pass
 
