@@ -145,6 +145,7 @@ def test_kill_and_rerun_equals_one_uninterrupted_run(tmp_path, mnist_root):
         assert history.step == [10, 20, 30, 40] and (weights / "mnist-gan-losses.png").is_file()
         card = (weights / "mnist-gan.md").read_text()
         assert "confidently classified" in card
+        assert not list(run_b.glob("export-candidate*"))             # the staged file is what shipped
         # exporting again does not replace it with something no better
         assert main(["campaign", str(b), "--data", str(data), "--export"]) == 0
         import shutil

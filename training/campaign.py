@@ -607,11 +607,16 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
         staged.unlink(missing_ok=True)
         staged.with_suffix(".md").unlink(missing_ok=True)
         return None
-    dest = export_run(run_dir, source=BEST_FILE)
-    from .export import update_metrics
-    update_metrics(str(dest), full)
-    staged.unlink(missing_ok=True)
-    staged.with_suffix(".md").unlink(missing_ok=True)
+    # ship the staged file (its directions measured once), with the full metrics, and the run's curves
+    from gan_demo.checkpoint import atomic_write
+    from gan_demo.generator import weights_dir
+    from .export import ship_run_files, update_metrics
+    update_metrics(str(staged), full)
+    dest = weights_dir() / spec.entry.weights_file
+    for src, to in ((staged, dest), (staged.with_suffix(".md"), dest.with_suffix(".md"))):
+        atomic_write(to, lambda tmp, src=src: shutil.copyfile(src, tmp))
+        src.unlink()
+    ship_run_files(run_dir, dest.parent, spec.entry.name)
     _grid(spec, dest)
     out(f"{spec.name}: exported {dest} ({headline(spec.entry)} {new:.4g}"
         f"{'' if old is None else f', shipped was {old:.4g}'})")
