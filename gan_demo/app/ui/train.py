@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from .. import service
+from ...checkpoint import atomic_write
 from ...registry import REGISTRY
 from ...render import to_pil, upscale
 from ...text_codec import EOS, PAD, SOS, detokenize
@@ -75,9 +76,7 @@ def download_file(view, session: str) -> str | None:
     path = folder / f"{view.model}-my-run-{view.run_id}.safetensors"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{threading.get_ident()}.part")
-        shutil.copyfile(view.checkpoint, tmp)
-        tmp.replace(path)
+        atomic_write(path, lambda tmp: shutil.copyfile(view.checkpoint, tmp))
     return str(path)
 
 
