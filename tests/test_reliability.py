@@ -154,6 +154,10 @@ def test_the_client_address_is_the_peer_or_behind_a_private_proxy_the_forwarded_
     assert client_of(req("8.8.8.8", "1.2.3.4")) == "8.8.8.8"         # a public peer cannot claim another address
     assert client_of(req("10.0.0.2", "1.2.3.4, 10.0.0.9")) == "1.2.3.4"
     assert client_of(req("127.0.0.1")) == "127.0.0.1"
+    # a client cannot claim a fresh address: the proxy appends the one it saw, and that one counts
+    assert client_of(req("10.0.0.2", "6.6.6.6, 1.2.3.4")) == "1.2.3.4"
+    assert client_of(req("10.0.0.2", "6.6.6.6, 1.2.3.4, 10.0.0.9")) == "1.2.3.4"
+    assert client_of(req("10.0.0.2", "10.1.1.1")) == "10.1.1.1"        # all internal: the first
 
 
 # --- request and upload sizes -----------------------------------------------------------------------------------

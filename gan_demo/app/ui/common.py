@@ -132,18 +132,25 @@ def session_of(request) -> str | None:
 
 
 def client_of(request) -> str | None:
-    """The caller's address, for per-client bounds (an API caller may open a new session for every call): the
-    first X-Forwarded-For address when the direct peer is a private or loopback one (a proxy in front, as on
-    Spaces), else the peer itself."""
+    """The caller's address, for per-client bounds (an API caller may open a new session for every call). When the
+    direct peer is a private or loopback one (a proxy in front, as on Spaces): the last public address in
+    X-Forwarded-For, the one the outermost proxy saw. Each proxy appends what it saw, so the addresses left of it
+    are the client's own claims and cannot buy it a fresh quota. Else the peer itself."""
     peer = getattr(getattr(request, "client", None), "host", None)
+    if not _internal(peer):
+        return peer
+    forwarded = (getattr(request, "headers", None) or {}).get("x-forwarded-for", "")
+    hops = [h.strip()[:64] for h in forwarded.split(",") if h.strip()]
+    return next((h for h in reversed(hops) if not _internal(h)), hops[0] if hops else peer)
+
+
+def _internal(address) -> bool:
+    """A private or loopback address (a proxy of the server's own network); False for public or unparseable ones."""
     try:
-        behind_proxy = peer is not None and (ipaddress.ip_address(peer).is_private or
-                                             ipaddress.ip_address(peer).is_loopback)
+        ip = ipaddress.ip_address(address)
     except ValueError:
-        behind_proxy = False
-    forwarded = (getattr(request, "headers", None) or {}).get("x-forwarded-for", "") if behind_proxy else ""
-    first = forwarded.split(",")[0].strip()[:64]
-    return first or peer
+        return False
+    return ip.is_private or ip.is_loopback
 
 
 # --- components -----------------------------------------------------------------------------------------------
