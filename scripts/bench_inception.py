@@ -20,6 +20,10 @@ images per CPU-second, 1 / 2 threads: TorchScript file 5.5 / 5.6 (network batch 
 images/s were within 5% of those (the neighbours' load leaves no second core). Features match the file within 5e-6
 relative (max |difference| / max |feature|). torch.jit.freeze + optimize_for_inference on the rebuild: 5.6 (slower);
 torch.compile: no gain.
+
+Measured again with the machine otherwise idle (load 1.9 → 1.4; `--size 32 --images 100 --threads 1,2 --net-batch 8
+--rounds 3`, OMP_WAIT_POLICY=PASSIVE), wall-clock images/s, median (best) of 3: 1 thread: TorchScript 6.67 (6.73),
+fast path 7.87 (8.01); 2 threads: TorchScript 11.15 (11.21), fast path 12.85 (14.84).
 """
 from __future__ import annotations
 
