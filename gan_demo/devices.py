@@ -19,9 +19,13 @@ def pick_device(requested: str | None = None) -> torch.device:
         return _available(requested)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
 def _available(requested: str) -> torch.device:
@@ -35,6 +39,6 @@ def _available(requested: str) -> torch.device:
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ValueError(f"device '{requested}' is not available here "
                          f"({torch.cuda.device_count()} CUDA device(s) found)")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+    if device.type == "mps" and not _mps_available():
         raise ValueError(f"device '{requested}' is not available here (no Apple MPS device)")
     return device

@@ -94,9 +94,8 @@ def _fine_tune_source(path, model: ModelEntry) -> tuple[ModelEntry, dict]:
         check_claims(path, entry, model)
     except CheckpointError as e:
         raise _fine_tune_error(path, e) from None
-    config = entry.config if isinstance(entry.config, dict) else entry.config.to_dict()     # older files: a dict
-    widths = {k: v for k, v in config.items() if k in FREE_CONFIG_KEYS - {"vocab"}}
-    widths = {k: tuple(v) if isinstance(v, list) else v for k, v in widths.items()}
+    widths = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.config.to_dict().items()
+              if k in FREE_CONFIG_KEYS - {"vocab"}}
     return model.with_config(**widths), state
 
 
@@ -119,6 +118,9 @@ class Trainer:
         self.recipe: Recipe = Recipe(**{**r.__dict__, **overrides})
         if entry.is_text:        # the data's vocabulary and length: part of the architecture, so of the checkpoint
             entry = entry.with_config(vocab=tuple(data.codec.vocab), seq_len=data.codec.max_len)
+        init_state = None
+        if init_from is not None:                # fine-tune a shipped or exported generator, at its own widths
+            entry, init_state = _fine_tune_source(init_from, entry)
         self.entry, self.seed = entry, seed
         self.device = pick_device(device)
         self.cuda = self.device.type == "cuda"
@@ -141,10 +143,6 @@ class Trainer:
         self.callback, self.stop_event = callback, stop_event or threading.Event()
         self.progress = progress and self.is_main
 
-        init_state = None
-        if init_from is not None:                # fine-tune a shipped or exported generator, at its own widths
-            entry, init_state = _fine_tune_source(init_from, entry)
-        self.entry = entry
         init = torch.Generator().manual_seed(seed)     # initial weights: a local generator for the re-initialisation
         self.G = build_generator(entry.arch, entry.config, generator=init)
         self.D = build_discriminator(entry.arch, entry.config, generator=init)

@@ -535,7 +535,8 @@ def training_animation(path: Path) -> bytes:
     """The training GIF, made to open on its last frame (what the model learned, held 2 s) before it plays from
     the first noisy samples: a still of the GIF, or its first second, is then a meaningful picture."""
     key = (path, _file_signature(path))
-    if key not in _animations:
+    data = _animations.get(key)             # read once: another thread may clear the cache at any moment
+    if data is None:
         with Image.open(path) as gif:
             frames, durations = [], []
             for i in range(getattr(gif, "n_frames", 1)):
@@ -545,8 +546,7 @@ def training_animation(path: Path) -> bytes:
         data = gif_bytes([frames[-1]] + frames, duration_ms=[2000] + durations)
         _animations.clear()                 # one at a time: the card being looked at
         _animations[key] = data
-        return data                         # not re-read: another thread may have cleared it meanwhile
-    return _animations.get(key) or training_animation(path)
+    return data
 
 
 def loss_history(info: ModelInfo) -> LossHistory | None:
