@@ -54,6 +54,7 @@ class MLPConfig(ArchConfig):
     num_classes: int = 0                         # > 0: conditional (one-hot label joined to z and to D's input)
     g_hidden: tuple = (128, 256, 512)            # generator widths, Linear + BatchNorm1d + ReLU each
     d_hidden: tuple = (512, 256, 128)            # discriminator widths, Linear + LeakyReLU each
+    latent_code: int = 0                         # > 0: a categorical code read from z (see models.common.read_code)
 
 
 D_NORMS = ("batch", "none")          # the DCGAN discriminator's normalisation
@@ -68,6 +69,7 @@ class DCGANConfig(ArchConfig):
     ngf: int = 64                                # generator width at the last upsampling (doubling towards 4×4)
     ndf: int = 64                                # discriminator width at the first block
     d_norm: str = "batch"                        # one of D_NORMS: "none" for a WGAN-GP critic
+    latent_code: int = 0                         # > 0: a categorical code read from z (see models.common.read_code)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ METRICS = {
                                              "100% = all ten digits equally often", _pct),
     "confidently_classified": ("confidently classified", "share of generated digits the classifier reads as one "
                                                          "digit with probability ≥ 0.9 (well-formed digits)", _pct),
+    "code_purity": ("code purity", "share of digits of the latent code's most common digit, code by code: how "
+                                   "cleanly the unsupervised code separates the digits", _pct),
     "confidently_classified_real": ("confidently classified, real digits", "the same for real training digits: "
                                                                            "the ceiling", _pct),
     "fid_protocol": ("FID protocol", "what the FID was measured on; compare only figures of the same counts", str),
@@ -51,7 +53,7 @@ _HIDDEN = {"class_histogram", "class_entropy", "conditional_accuracy_per_class",
            "fid_samples", "kid_std", "text_samples", "fid_reference", "corpus_mean_length", "js_1gram", "js_2gram",
            "js_3gram", "js_1gram_floor", "js_2gram_floor", "js_3gram_floor", "fid_reference_images",
            "fid_reference_total", "kid_reference_images", "fid_inception", "kid_inception", "kid_samples",
-           "conditional_error"}
+           "conditional_error", "code_digits"}
 
 
 def headline_metric(metrics: dict) -> str:
@@ -102,7 +104,10 @@ def architecture_summary(entry: ModelEntry) -> str:
     shape = "×".join(map(str, entry.output_shape))
     kind = {"mlp": "MLP", "dcgan": "DCGAN"}.get(entry.arch, entry.arch)
     cond = f", conditioned on {entry.num_classes} classes" if entry.num_classes else ""
-    return f"{kind} generator, z ∈ R^{entry.latent_dim} ({entry.latent_dist}) → {shape} image{cond}"
+    k = getattr(c, "latent_code", 0)
+    code = (f"; a {k}-way categorical code read from z (the largest of its first {k} entries) joins z, and D "
+            f"learns to read it back (InfoGAN's term, weight {entry.recipe.code_weight:g}; no labels)" if k else "")
+    return f"{kind} generator, z ∈ R^{entry.latent_dim} ({entry.latent_dist}) → {shape} image{cond}{code}"
 
 
 def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int | None = None) -> str:

@@ -35,6 +35,7 @@ class Recipe:
     flip: bool = False           # random horizontal flips (faces)
     label_smoothing: float = 0.0 # text GAN: smoothing of the real one-hots
     diffaug: str = ""            # DiffAugment policy before every D call, e.g. "color,translation,cutout"
+    code_weight: float = 1.0     # with a latent code (config latent_code): weight of the code-reading loss (InfoGAN λ)
     log_every: int = 50
     sample_every: int = 500
 

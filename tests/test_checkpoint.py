@@ -39,6 +39,19 @@ def test_file_alone_rebuilds_the_model(tmp_path):
     assert g.name == "mnist-cdcgan" and g.sample(seeds=[0], labels=[3]).shape == (1, 28, 28, 1)
 
 
+def test_a_file_with_a_latent_code_loads_as_its_model_and_draws_the_same_digits(tmp_path):
+    """The code is part of the architecture the file records: loaded by name, G is rebuilt with it."""
+    e = REGISTRY["mnist-dcgan"].with_config(latent_code=10)
+    torch.manual_seed(1)
+    net = build_generator(e.arch, e.config).eval()
+    save_checkpoint(tmp_path / "mnist-dcgan.safetensors", e, net.state_dict())
+    g = load_generator(str(tmp_path / "mnist-dcgan.safetensors"))
+    assert g.entry.config.latent_code == 10
+    z = torch.randn(4, 100)
+    with torch.no_grad():
+        assert torch.allclose(g.net(z), net(z), atol=1e-6)      # (its memory layout may differ)
+
+
 def _one_line_error(path):
     with pytest.raises(CheckpointError) as info:
         load_generator(str(path))

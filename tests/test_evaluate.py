@@ -34,3 +34,21 @@ def test_evaluate_writes_metrics_into_the_checkpoint(tmp_path, tiny_weights_dir,
     _, _, meta = read_checkpoint(path)
     assert meta["metrics"]["classifier_fid"] == m["classifier_fid"]
     assert "| classifier-FID |" in path.with_suffix(".md").read_text()      # the card's metrics table
+
+
+def test_a_latent_code_model_is_judged_on_how_cleanly_its_code_separates_the_digits(tmp_path, mnist_root):
+    """code_purity: per code, the share of its most common digit, summed over the codes; never below the share of
+    the most common digit overall (one digit for every code), at most 1; the card shows it."""
+    import torch
+    from gan_demo import save_checkpoint
+    from gan_demo.models import build_generator
+    from gan_demo.registry import REGISTRY
+    e = REGISTRY["mnist-dcgan"].with_config(latent_code=10, ngf=8)
+    torch.manual_seed(0)
+    path = tmp_path / "mnist-dcgan.safetensors"
+    save_checkpoint(path, e, build_generator(e.arch, e.config).state_dict())
+    m = evaluate(str(path), mnist_root, n=300)
+    assert max(m["class_histogram"]) - 1e-3 <= m["code_purity"] <= 1
+    assert len(m["code_digits"]) == 10 and all(0 <= d <= 9 for d in m["code_digits"])
+    assert "| code purity |" in path.with_suffix(".md").read_text()
+    assert "InfoGAN" in path.with_suffix(".md").read_text()              # the architecture line says what it is

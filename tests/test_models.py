@@ -132,6 +132,37 @@ def test_conditional_models_use_the_label():
             G(z)
 
 
+@pytest.mark.parametrize("name", ["mnist-gan", "mnist-dcgan"])
+def test_a_latent_code_is_read_from_z_fed_to_g_and_read_back_by_d(name):
+    """latent_code=10: G's first layer gets z and the one-hot of the largest of z's first 10 entries; D gives its
+    usual score and, when asked, 10 code logits."""
+    from gan_demo.models.common import one_hot, read_code
+    e = REGISTRY[name].with_config(latent_code=10)
+    G = build_generator(e.arch, e.config).eval()
+    D = build_discriminator(e.arch, e.config).eval()
+    z = torch.randn(6, e.latent_dim)
+    seen = {}
+    first = next(m for m in G.modules() if isinstance(m, (nn.Linear, nn.ConvTranspose2d)))
+    first.register_forward_hook(lambda m, inp, out: seen.update(x=inp[0].flatten(1)))
+    x = G(z)
+    assert torch.equal(seen["x"], torch.cat([z, one_hot(z[:, :10].argmax(1), 10, z.dtype)], 1))
+    assert torch.equal(read_code(z, 10), z[:, :10].argmax(1))
+    score, code = D(x, with_code=True)
+    assert code.shape == (6, 10) and torch.equal(score, D(x))
+
+
+def test_a_latent_code_is_uniform_over_its_classes_and_no_longer_than_z():
+    from gan_demo.latents import sample_latents
+    from gan_demo.models import check_config
+    for dist in ("normal", "uniform"):
+        codes = sample_latents(100_000, 100, dist, torch.Generator().manual_seed(0)).narrow(1, 0, 10).argmax(1)
+        share = torch.bincount(codes, minlength=10) / codes.numel()
+        assert (share - 0.1).abs().max() < 0.005, (dist, share)
+    e = REGISTRY["mnist-dcgan"]
+    with pytest.raises(ValueError, match="latent_code=101 reads more entries than z has"):
+        check_config(e.arch, e.with_config(latent_code=101).config.to_dict())
+
+
 def test_text_generator_masks_after_eos():
     from gan_demo.models import mask_after_eos
     from gan_demo.text_codec import TextCodec

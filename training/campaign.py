@@ -35,11 +35,12 @@ from pathlib import Path
 
 from gan_demo.checkpoint import FREE_CONFIG_KEYS, free_setting
 from gan_demo.config import D_NORMS
+from gan_demo.models import check_config
 from gan_demo.paths import REPO
 from gan_demo.registry import REGISTRY, ModelEntry
 
 RECIPE_KEYS = {"steps", "batch", "lr_g", "lr_d", "betas", "n_critic", "gp_weight", "ema", "flip", "diffaug",
-               "label_smoothing", "log_every", "sample_every"}
+               "label_smoothing", "code_weight", "log_every", "sample_every"}
 RUN_KEYS = RECIPE_KEYS | {"model", "name", "arch", "eval_every", "eval_samples", "export_samples", "hours",
                           "threads", "device", "seed", "save_every"}
 CAMPAIGN_KEYS = {"name", "runs_dir", "parallel", "device", "threads", "data"}
@@ -174,6 +175,10 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
             raise PlanError(f"{where}: arch.d_norm must be one of {', '.join(D_NORMS)}, not {v!r}")
     entry = dataclasses.replace(entry, config={**entry.config, **arch},
                                 recipe=dataclasses.replace(entry.recipe, **recipe))
+    try:                            # sizes in bounds, a code no longer than z: what building the networks checks
+        check_config(entry.arch, entry.config.to_dict())
+    except ValueError as e:
+        raise PlanError(f"{where}: {e}") from None
     hours = run.get("hours")
     if hours is not None:
         _positive(where, "hours", hours)

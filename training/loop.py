@@ -41,6 +41,7 @@ from gan_demo.devices import pick_device
 from gan_demo.generator import check_claims
 from gan_demo.latents import sample_latents, seed_latents
 from gan_demo.models import build_discriminator, build_generator
+from gan_demo.models.common import read_code
 from gan_demo.registry import ModelEntry, Recipe
 from gan_demo.render import make_grid, to_pil, to_uint8
 
@@ -262,14 +263,19 @@ class Trainer:
             # at its end included) stays valid until the next step begins
             torch.compiler.cudagraph_mark_step_begin()
         amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and not self.entry.is_text)
+        k = self.G.latent_code           # > 0: D also learns to read z's code from G's images, and G to show it
         for _ in range(r.n_critic):
             x, y = self._real(B)
+            z = self._z(B)
             with torch.no_grad(), amp:
-                fake = G(self._z(B), y)
+                fake = G(z, y)
             x, fake = aug(x), aug(fake)
             with amp:
-                real_s, fake_s = D(x, y), D(fake, y)
+                real_s = D(x, y)
+                fake_s, code_logits = D(fake, y, with_code=True) if k else (D(fake, y), None)
             dl = d_loss(loss, real_s, fake_s)
+            if k:
+                dl = dl + r.code_weight * self._code_loss(code_logits, z, k)
             gp = (gradient_penalty(self._d_gp, x, fake, y, eps=self._eps(B, x.ndim)) if loss == "wgangp"
                   else torch.zeros((), device=x.device))
             self.opt_d.zero_grad(set_to_none=True)
@@ -278,9 +284,12 @@ class Trainer:
         # the generator step: D is a fixed function of its input here, so no gradients for its weights (StyleGAN's
         # loop does the same); no_sync: nor any gradient averaging of D between the ranks
         self.D.requires_grad_(False)
+        z = self._z(B)
         with (D.no_sync() if self.world > 1 else contextlib.nullcontext()), amp:
-            fake_s2 = D(aug(G(self._z(B), y)), y)
+            fake_s2, code_logits = D(aug(G(z, y)), y, with_code=True) if k else (D(aug(G(z, y)), y), None)
         gl = g_loss(loss, fake_s2)
+        if k:
+            gl = gl + r.code_weight * self._code_loss(code_logits, z, k)
         self.opt_g.zero_grad(set_to_none=True)
         gl.backward()
         self.D.requires_grad_(True)
@@ -291,6 +300,11 @@ class Trainer:
         self._acc = stats if self._acc is None else self._acc + stats
         self._acc_n += 1
         self.step += 1
+
+    @staticmethod
+    def _code_loss(logits: torch.Tensor, z: torch.Tensor, k: int) -> torch.Tensor:
+        """InfoGAN's mutual-information term for a categorical code: cross-entropy of D's reading of the code."""
+        return torch.nn.functional.cross_entropy(logits.float(), read_code(z, k))
 
     @torch.no_grad()
     def _update_ema(self) -> None:

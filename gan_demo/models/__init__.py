@@ -23,7 +23,8 @@ ARCHITECTURES = {
 
 # Far above every model here (the largest, celeba128-wgangp, has 13 M generator parameters), far below trouble.
 CONFIG_BOUNDS = {"z_dim": (1, 4096), "num_classes": (0, 1000), "channels": (1, 4), "resolution": (4, 256),
-                 "ngf": (1, 1024), "ndf": (1, 1024), "seq_len": (2, 1024), "dim": (1, 4096), "n_blocks": (0, 64)}
+                 "ngf": (1, 1024), "ndf": (1, 1024), "seq_len": (2, 1024), "dim": (1, 4096), "n_blocks": (0, 64),
+                 "latent_code": (0, 1000)}
 HIDDEN_LAYERS = (16, 65536)          # g_hidden / d_hidden: at most this many layers, each at most this wide
 MAX_VOCAB = 4096
 MAX_PARAMETERS = 64_000_000          # 256 MB in fp32
@@ -47,6 +48,9 @@ def check_config(arch: str, config, part: int = 0) -> None:
         if not isinstance(layers, list) or len(layers) > HIDDEN_LAYERS[0] or any(
                 isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= HIDDEN_LAYERS[1] for h in layers):
             raise _too_big(key, layers)
+    if config.get("latent_code", 0) > config.get("z_dim", 1):
+        raise ValueError(f"architecture config latent_code={config['latent_code']} reads more entries than z has "
+                         f"(z_dim={config.get('z_dim')})")
     vocab = config.get("vocab", [])
     if not isinstance(vocab, list) or len(vocab) > MAX_VOCAB or not all(isinstance(c, str) for c in vocab):
         raise _too_big("vocab", f"<{len(vocab) if isinstance(vocab, list) else type(vocab).__name__} entries>")

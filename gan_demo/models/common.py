@@ -20,6 +20,15 @@ def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch
     return torch.nn.functional.one_hot(labels.long(), num_classes).to(dtype)
 
 
+def read_code(z: torch.Tensor, k: int) -> torch.Tensor:
+    """The categorical code of latents z: the index of the largest of z's first k entries, uniform over k for
+    z ~ N(0, I) or U[-1, 1). A generator with config `latent_code=k` is fed this one-hot beside z, and its discriminator
+    learns to read the code back from the image (InfoGAN's mutual-information term, Chen et al. 2016). The jump at
+    the code's boundaries lets an unconditional generator draw k separate clusters (e.g. digits) instead of
+    passing through in-between shapes; the latent stays a plain z, so seeds, walks and sliders work unchanged."""
+    return z[:, :k].argmax(1)
+
+
 class GeneratorBase(nn.Module):
     """A generator maps z (N×z_dim) and optional labels (N,) to images in [-1, 1] (or text probabilities)."""
     #: the name of the submodule whose output the latent-direction PCA (GANSpace) reads: an attribute of the model
@@ -31,10 +40,15 @@ class GeneratorBase(nn.Module):
         self.config = config                     # a gan_demo.config dataclass (see build_generator)
         self.z_dim = config.z_dim
         self.num_classes = getattr(config, "num_classes", 0)
+        self.latent_code = getattr(config, "latent_code", 0)
+        self.in_features = self.z_dim + self.num_classes + self.latent_code     # the first layer's input
 
     def _with_labels(self, z, labels):
-        if not self.num_classes:
-            return z
-        if labels is None:
-            raise ValueError("this is a conditional model: labels are required")
-        return torch.cat([z, one_hot(labels, self.num_classes, z.dtype)], dim=1)
+        parts = [z]
+        if self.num_classes:
+            if labels is None:
+                raise ValueError("this is a conditional model: labels are required")
+            parts.append(one_hot(labels, self.num_classes, z.dtype))
+        if self.latent_code:
+            parts.append(one_hot(read_code(z, self.latent_code), self.latent_code, z.dtype))
+        return torch.cat(parts, dim=1) if len(parts) > 1 else z

@@ -5,6 +5,7 @@ at each upsampling from `ngf·2^(k-1)`. For 28×28 the second layer uses a 3×3 
 Discriminator: the mirror image with LeakyReLU(0.2); batch norm in every block but the first and the last
 (`d_norm="batch"`), or none at all for a WGAN-GP critic (`d_norm="none"`, the gradient penalty is per sample).
 Conditional (`num_classes>0`): the one-hot label joins z in G and enters D as constant label maps.
+With a latent code (`latent_code=k`, see common.read_code) D has a second head that reads the code back (k logits).
 """
 import torch
 from torch import nn
@@ -30,7 +31,7 @@ class DCGenerator(GeneratorBase):
         ngf, n = config.ngf, len(plan)
         widths = [ngf * 2 ** (n - 1 - i) for i in range(n)]          # e.g. 512, 256, 128, 64
         self.features = nn.ReLU(True)        # the 4×4 feature map after the first block, which GANSpace reads
-        layers = [nn.ConvTranspose2d(self.z_dim + self.num_classes, widths[0], 4, 1, 0, bias=False),
+        layers = [nn.ConvTranspose2d(self.in_features, widths[0], 4, 1, 0, bias=False),
                   nn.BatchNorm2d(widths[0]), self.features]
         for i, (k, p) in enumerate(plan):
             last = i == n - 1
@@ -63,10 +64,15 @@ class DCDiscriminator(nn.Module):
             width = out
         layers.append(nn.Conv2d(width, 1, 4, 1, 0))                  # 4×4 → one logit / critic score
         self.net = nn.Sequential(*layers)
+        self.code_head = nn.Conv2d(width, config.latent_code, 4, 1, 0) if config.latent_code else None
         init_weights(self)
 
-    def forward(self, x, labels=None):
+    def forward(self, x, labels=None, with_code: bool = False):
+        """D's scores (N,); with_code: also the latent-code logits (N×k)."""
         if self.num_classes:
             maps = one_hot(labels, self.num_classes, x.dtype)[:, :, None, None]
             x = torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], dim=1)
-        return self.net(x).flatten()
+        if not with_code:
+            return self.net(x).flatten()
+        h = self.net[:-1](x)
+        return self.net[-1](h).flatten(), self.code_head(h).flatten(1)

@@ -2,7 +2,8 @@
 
 G: Linear + BatchNorm1d + ReLU blocks, tanh output.  D: Linear + LeakyReLU(0.2) blocks, one logit
 (the sigmoid lives in the loss as BCE-with-logits, which is the same function, computed stably).
-A conditional model concatenates the one-hot label to z and to the flattened image.
+A conditional model concatenates the one-hot label to z and to the flattened image. With a latent code
+(`latent_code=k`, see common.read_code) D has a second head that reads the code back (k logits).
 """
 import math
 
@@ -18,7 +19,7 @@ class MLPGenerator(GeneratorBase):
         super().__init__(config)
         self.out_shape = (config.channels, config.resolution, config.resolution)
         self.features = nn.ReLU(True)        # the first block's output, which GANSpace reads (no parameters)
-        layers, width = [], self.z_dim + self.num_classes
+        layers, width = [], self.in_features
         for i, h in enumerate(config.g_hidden):
             layers += [nn.Linear(width, h), nn.BatchNorm1d(h), self.features if i == 0 else nn.ReLU(True)]
             width = h
@@ -41,10 +42,15 @@ class MLPDiscriminator(nn.Module):
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
+        self.code_head = nn.Linear(width, config.latent_code) if config.latent_code else None
         init_weights(self)
 
-    def forward(self, x, labels=None):
+    def forward(self, x, labels=None, with_code: bool = False):
+        """D's logits (N,); with_code: also the latent-code logits (N×k)."""
         h = x.flatten(1)
         if self.num_classes:
             h = torch.cat([h, one_hot(labels, self.num_classes, h.dtype)], dim=1)
-        return self.net(h).squeeze(1)
+        if not with_code:
+            return self.net(h).squeeze(1)
+        h = self.net[:-1](h)
+        return self.net[-1](h).squeeze(1), self.code_head(h)

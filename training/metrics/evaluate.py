@@ -75,6 +75,14 @@ def evaluate_mnist(g, data=None, n: int = 10000) -> dict:
         m["class_histogram"] = [round(h, 4) for h in hist.tolist()]
         m["class_entropy"] = round(ent, 4)
         m["class_entropy_ratio"] = round(ent / math.log(10), 4)
+    code_k = getattr(g.entry.config, "latent_code", 0)
+    if code_k:       # how cleanly the unsupervised code separates the digits (the samples' seeds give their codes)
+        from gan_demo.latents import seed_latents
+        from gan_demo.models.common import read_code
+        code = read_code(seed_latents(range(n), g.entry.latent_dim, g.entry.latent_dist), code_k)
+        counts = torch.zeros(code_k, 10, dtype=torch.long).index_put_((code, pred), torch.tensor(1), accumulate=True)
+        m["code_purity"] = round(counts.max(1).values.sum().item() / n, 4)
+        m["code_digits"] = counts.argmax(1).tolist()
     return m
 
 
