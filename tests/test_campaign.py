@@ -201,3 +201,18 @@ def test_a_text_run_warm_starts_from_its_snapshot_although_the_data_set_its_voca
     wider = spec.entry.with_config(dim=32, vocab=tuple("abc .,'"))               # another architecture: not it
     save_checkpoint(run_dir / BEST_FILE, wider, build_generator(wider.arch, wider.config).state_dict())
     assert _warm_source(plan, spec, run_dir)[0] is None
+
+
+def test_compare_runs_prints_the_runs_side_by_side_by_step(tmp_path):
+    """scripts/compare_runs.py: one row per evaluated step, '–' where a run has no evaluation there."""
+    for name, evals in (("a", [(1000, 293.0, 0.4675), (2000, 150.5, 0.618)]), ("b", [(1000, 289.3, 0.5215)])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "campaign.json").write_text(json.dumps({"evaluations": [
+            {"step": s, "score": v, "metrics": {"classifier_fid": v, "confidently_classified": c}}
+            for s, v, c in evals]}))
+    script = [sys.executable, str(ROOT / "scripts" / "compare_runs.py")]
+    out = subprocess.run(script + [str(tmp_path / "a"), str(tmp_path / "b")], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.splitlines() == [
+        "| step | a | b |", "|---|---|---|", "| 1,000 | 293 / 46.8% | 289.3 / 52.1% |", "| 2,000 | 150.5 / 61.8% | – |"]
+    bad = subprocess.run(script + [str(tmp_path / "nope")], capture_output=True, text=True)
+    assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1 and "nope" in bad.stderr
