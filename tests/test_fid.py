@@ -163,6 +163,9 @@ def test_quick_kid_and_evaluate_fid_state_their_counts(tmp_path, cache, faces, t
     assert (m["fid_samples"], m["fid_reference_images"], m["fid_reference_total"]) == (20, 30, 60)
     assert "FID of 20 generated samples against a seeded random 30 of the 60" in m["fid_protocol"]
     assert m["fid_inception"].startswith("default_1.pt sha256:") and m["fid"] > 0
+    # its KID states its own counts, so that it replaces a quick KID's protocol in a checkpoint's metrics
+    assert m["kid_samples"] == 20 and m["kid_inception"] == m["fid_inception"]
+    assert "KID of 20 generated samples against a seeded random 30 of the 60" in m["kid_protocol"]
     with pytest.raises(ValueError, match="at least 2"):
         ev.quick_kid(g, faces, n=1, inception=inc_path)
     with pytest.raises(ValueError, match="at least 2"):

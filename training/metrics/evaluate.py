@@ -187,8 +187,11 @@ def evaluate_fid(g, data=None, n: int = 10000, inception_path=None, device="cpu"
     kid, kid_std = kernel_inception_distance(f_gen, ref.kid_features, subsets=50, subset_size=min(1000, n))
     return {"fid": round(frechet_distance(*feature_stats(f_gen), ref.mu, ref.sigma), 3), "kid": round(kid, 5),
             "kid_std": round(kid_std, 5), "fid_samples": n, "fid_reference_images": ref.images,
-            "fid_reference_total": ref.total, "kid_reference_images": len(ref.kid_features),
-            "fid_inception": ref.inception, "fid_protocol": _protocol("FID", n, ref.images, ref, g.entry.dataset)}
+            "fid_reference_total": ref.total, "kid_samples": n, "kid_reference_images": len(ref.kid_features),
+            "fid_inception": ref.inception, "kid_inception": ref.inception,
+            "fid_protocol": _protocol("FID", n, ref.images, ref, g.entry.dataset),
+            # the KID of these n samples: it replaces a quick KID's figures and protocol in the checkpoint's metrics
+            "kid_protocol": _protocol("KID", n, len(ref.kid_features), ref, g.entry.dataset)}
 
 
 def quick_kid(g, data=None, n: int = 500, inception=None, device=None) -> dict:
