@@ -263,7 +263,6 @@ class Trainer:
             # at its end included) stays valid until the next step begins
             torch.compiler.cudagraph_mark_step_begin()
         amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and not self.entry.is_text)
-        k = self.G.latent_code           # > 0: D also learns to read z's code from G's images, and G to show it
         for _ in range(r.n_critic):
             x, y = self._real(B)
             z = self._z(B)
@@ -272,10 +271,8 @@ class Trainer:
             x, fake = aug(x), aug(fake)
             with amp:
                 real_s = D(x, y)
-                fake_s, code_logits = D(fake, y, with_code=True) if k else (D(fake, y), None)
-            dl = d_loss(loss, real_s, fake_s)
-            if k:
-                dl = dl + r.code_weight * self._code_loss(code_logits, z, k)
+                fake_s, code_loss = self._judge(D, fake, y, z)
+            dl = d_loss(loss, real_s, fake_s) + code_loss
             gp = (gradient_penalty(self._d_gp, x, fake, y, eps=self._eps(B, x.ndim)) if loss == "wgangp"
                   else torch.zeros((), device=x.device))
             self.opt_d.zero_grad(set_to_none=True)
@@ -286,10 +283,8 @@ class Trainer:
         self.D.requires_grad_(False)
         z = self._z(B)
         with (D.no_sync() if self.world > 1 else contextlib.nullcontext()), amp:
-            fake_s2, code_logits = D(aug(G(z, y)), y, with_code=True) if k else (D(aug(G(z, y)), y), None)
-        gl = g_loss(loss, fake_s2)
-        if k:
-            gl = gl + r.code_weight * self._code_loss(code_logits, z, k)
+            fake_s2, code_loss = self._judge(D, aug(G(z, y)), y, z)
+        gl = g_loss(loss, fake_s2) + code_loss
         self.opt_g.zero_grad(set_to_none=True)
         gl.backward()
         self.D.requires_grad_(True)
@@ -301,10 +296,14 @@ class Trainer:
         self._acc_n += 1
         self.step += 1
 
-    @staticmethod
-    def _code_loss(logits: torch.Tensor, z: torch.Tensor, k: int) -> torch.Tensor:
-        """InfoGAN's mutual-information term for a categorical code: cross-entropy of D's reading of the code."""
-        return torch.nn.functional.cross_entropy(logits.float(), read_code(z, k))
+    def _judge(self, D, fake: torch.Tensor, y, z: torch.Tensor):
+        """D's scores of generated images, and with a latent code InfoGAN's mutual-information term (else 0): the
+        weighted cross-entropy of D's reading of z's code, which D learns in its step and G in its own."""
+        k = self.G.latent_code
+        if not k:
+            return D(fake, y), 0
+        scores, logits = D(fake, y, with_code=True)
+        return scores, self.recipe.code_weight * torch.nn.functional.cross_entropy(logits.float(), read_code(z, k))
 
     @torch.no_grad()
     def _update_ema(self) -> None:
