@@ -582,16 +582,16 @@ def format_status(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def shipped_score(spec: RunSpec) -> float | None:
-    """The shipped checkpoint's value of the run's headline metric (None when not shipped or not measured)."""
+def shipped_score(entry: ModelEntry) -> float | None:
+    """The shipped checkpoint's value of the model's headline metric (None when not shipped or not measured)."""
     from gan_demo.checkpoint import CheckpointError, read_checkpoint
     from gan_demo.generator import weights_dir
-    path = weights_dir() / spec.entry.weights_file
+    path = weights_dir() / entry.weights_file
     try:
         _, _, meta = read_checkpoint(path)
     except (CheckpointError, FileNotFoundError):
         return None
-    return headline_value(spec.entry, meta.get("metrics") or {})
+    return headline_value(entry, meta.get("metrics") or {})
 
 
 def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Path | None:
@@ -608,7 +608,7 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
     export_run(run_dir, to=staged, source=BEST_FILE)
     image = not (spec.entry.dataset == "mnist" or spec.entry.is_text)
     full = evaluate(str(staged), plan.data, n=spec.export_samples, fid=image, write=False)
-    new, old = headline_value(spec.entry, full), shipped_score(spec)
+    new, old = headline_value(spec.entry, full), shipped_score(spec.entry)
     if old is not None and new is not None and new >= old and not force:
         out(f"{spec.name}: not exported: {headline(spec.entry)} {new:.4g} does not beat the shipped {old:.4g}")
         staged.unlink(missing_ok=True)
@@ -624,13 +624,13 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
         atomic_write(to, lambda tmp, src=src: shutil.copyfile(src, tmp))
         src.unlink()
     ship_run_files(run_dir, dest.parent, spec.entry.name)
-    _grid(spec, dest)
+    readme_grid(spec.entry, dest)
     out(f"{spec.name}: exported {dest} ({headline(spec.entry)} {new:.4g}"
         f"{'' if old is None else f', shipped was {old:.4g}'})")
     return dest
 
 
-def _grid(spec: RunSpec, dest: Path) -> None:
+def readme_grid(entry: ModelEntry, dest: Path) -> None:
     """The README's sample grid (generated images only, never real ones): docs/images/<model>.png when exporting
     into the repository's weights/, else <model>-samples.png beside the exported file."""
     from gan_demo import load_generator
@@ -639,9 +639,10 @@ def _grid(spec: RunSpec, dest: Path) -> None:
     g = load_generator(str(dest), device="cpu")
     if g.entry.is_text:
         return
-    n, ncol = (100, 10) if spec.entry.dataset == "mnist" else (64, 8)
+    # 128-pixel faces: four rows, so the PNG stays near a megabyte
+    n, ncol = (100, 10) if entry.dataset == "mnist" else (32, 8) if entry.output_shape[-1] > 64 else (64, 8)
     labels = [i % 10 for i in range(n)] if g.entry.num_classes else None
-    out = (REPO / "docs" / "images" / f"{spec.entry.name}.png" if dest.parent.resolve() == DEFAULT_WEIGHTS_DIR.resolve()
-           else dest.with_name(f"{spec.entry.name}-samples.png"))
+    out = (REPO / "docs" / "images" / f"{entry.name}.png" if dest.parent.resolve() == DEFAULT_WEIGHTS_DIR.resolve()
+           else dest.with_name(f"{entry.name}-samples.png"))
     out.parent.mkdir(parents=True, exist_ok=True)
     to_pil(make_grid(g.sample(list(range(n)), labels=labels), ncol)).save(out)

@@ -175,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--worker", help=argparse.SUPPRESS)           # internal: one run in this process
     g.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
 
+    o = sub.add_parser("adopt", help="ship the GPU plan's results (the folder it packed) into weights/ where they beat "
+                                     "the shipped checkpoints")
+    o.add_argument("results", help="the folder the GPU plan wrote (manifest.json, results.tar.gz, checkpoints)")
+    o.add_argument("--force", action="store_true", help="adopt even what does not beat the shipped checkpoint")
+
     sub.add_parser("list", help="the registry: which models are shipped in weights/, and their headline metric")
     return p
 
@@ -486,6 +491,15 @@ def cmd_campaign(a) -> int:
         raise CLIError(str(e)) from None
 
 
+def cmd_adopt(a) -> int:
+    from .gpu_plan import AdoptError, adopt
+    try:
+        adopt(a.results, force=a.force)
+    except AdoptError as e:
+        raise CLIError(str(e)) from None
+    return 0
+
+
 def cmd_list(a) -> int:
     """One line per registry model: dataset, loss, whether it is shipped (its checkpoint in the weights folder
     reads) and its headline metric. The weights folder goes to stderr, so stdout stays one row per model."""
@@ -510,7 +524,7 @@ def main(argv=None) -> int:
         return {"train": cmd_train, "export": cmd_export, "directions": cmd_directions, "sample": cmd_sample,
                 "evaluate": cmd_evaluate,
                 "train-classifier": cmd_train_classifier, "push": cmd_push, "bench": cmd_bench,
-                "project": cmd_project, "campaign": cmd_campaign, "list": cmd_list}[a.cmd](a)
+                "project": cmd_project, "campaign": cmd_campaign, "adopt": cmd_adopt, "list": cmd_list}[a.cmd](a)
     except CLIError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -18,6 +18,9 @@
   8. pack OUT_DIR as at most 8 files of at most 16 MiB (64 MiB in all): the checkpoints, results.tar.gz (split if
      needed), manifest.json (what each file holds, every step's outcome, every problem) and log.txt.
 
+Back on the development machine, `python -m training adopt OUT_DIR` ships what beats the shipped checkpoints
+(`adopt` below).
+
 `--rehearse` runs the same steps on the CPU at toy sizes (few steps, tiny widths, few samples, a stand-in
 TorchScript Inception unless --inception names a file) so the first run on a GPU is not the script's first run.
 This module imports neither gradio nor the app: the GPU machine has PyTorch and no gradio.
@@ -260,6 +263,12 @@ class Job:
         else:
             torch.set_num_threads(min(2, torch.get_num_threads()))
             self.manifest["hardware"] = "CPU (rehearsal)"
+        from gan_demo.generator import weights_dir
+        if not any(weights_dir().glob("*.safetensors")) and SPARE_WEIGHTS.is_dir():
+            # weights/ stayed home (the data needed the room) and came ahead to /root/cache: the campaign warm-starts
+            # its runs from the checkpoints the last GPU plan shipped, and step 6 compares them
+            os.environ["GAN_DEMO_WEIGHTS_DIR"] = str(SPARE_WEIGHTS)
+        self.manifest["weights_dir"] = str(weights_dir())
         self.work.mkdir(parents=True, exist_ok=True)
         for path, need in ((self.work, DISK_NEEDED[self.mode]), (self.out, MAX_TOTAL + MIB)):
             free = shutil.disk_usage(path).free
@@ -451,8 +460,6 @@ class Job:
         import numpy as np
         from gan_demo import load_generator
         from gan_demo.generator import weights_dir
-        if not any(weights_dir().glob("*.safetensors")) and SPARE_WEIGHTS.is_dir():
-            os.environ["GAN_DEMO_WEIGHTS_DIR"] = str(SPARE_WEIGHTS)
         names = [n for n in REGISTRY if (weights_dir() / REGISTRY[n].weights_file).is_file()]
         targets = [(n, n) for n in names] + [(f"new {m}", str(self.stage / i["file"])) for m, i in self.runs.items()]
         seeds = list(range(self.sizes["compare_seeds"]))
@@ -597,6 +604,74 @@ class Job:
             finally:
                 self.log_file.close()
         return 0 if not self.problems else 1
+
+
+# --- back home: the results into weights/ ------------------------------------------------------------------------
+class AdoptError(Exception):
+    """The folder is not a GPU plan's results (no manifest, no bundle)."""
+
+
+SHIPPED_BESIDE = ("-losses.json", "-losses.png", "-progress.gif")      # what the Models tab shows beside a checkpoint
+
+
+def adopt(results, force: bool = False, out=print) -> list[str]:
+    """The GPU plan's OUT folder (as the device returned it) → weights/: each checkpoint that beats the shipped one
+    on its headline metric (KID, n-gram JSD; or `force`) goes there with its card, loss history and curve and
+    animation, and the README's sample grid is drawn. → the models shipped."""
+    import tempfile
+    from gan_demo.checkpoint import CheckpointError, atomic_write, read_checkpoint
+    from gan_demo.generator import weights_dir
+    from .campaign import headline, headline_value, readme_grid, shipped_score
+    results = Path(results)
+    if not (results / "manifest.json").is_file():
+        raise AdoptError(f"{results}: no manifest.json here (not the folder a GPU plan packed)")
+    manifest = json.loads((results / "manifest.json").read_text())
+    parts = sorted(results.glob("results.tar.gz.part*"), key=lambda p: int(p.suffix[len(".part"):])) or \
+        [p for p in [results / "results.tar.gz"] if p.is_file()]
+    if not parts:
+        raise AdoptError(f"{results}: no results.tar.gz (the cards and curves travel in it)")
+    shipped = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        with open(tmp / "results.tar.gz", "wb") as f:
+            for part in parts:
+                f.write(part.read_bytes())
+        with tarfile.open(tmp / "results.tar.gz") as tar:
+            tar.extractall(tmp / "bundle", filter="data")
+        bundle = tmp / "bundle"
+        for model, info in manifest.get("runs", {}).items():
+            ckpt = results / info.get("file", "")
+            if model not in REGISTRY or not ckpt.is_file():
+                why = ("not a registry model" if model not in REGISTRY else
+                       "its checkpoint did not come back (see the manifest: left_out)")
+                out(f"{model}: not adopted: {why}")
+                continue
+            entry = REGISTRY[model]
+            try:
+                _, _, meta = read_checkpoint(ckpt)
+            except CheckpointError as e:
+                out(f"{model}: not adopted: {e}")
+                continue
+            new, old = headline_value(entry, meta.get("metrics") or {}), shipped_score(entry)
+            if not force and (new is None or (old is not None and new >= old)):
+                why = (f"no {headline(entry)} measured (evaluate it, or --force)" if new is None else
+                       f"{headline(entry)} {new:.4g} does not beat the shipped {old:.4g}")
+                out(f"{model}: not adopted: {why}")
+                continue
+            folder = weights_dir()
+            dest = folder / entry.weights_file
+            beside = [(ckpt, dest), (bundle / f"{model}.md", dest.with_suffix(".md"))] + [
+                (bundle / f"{model}{s}", folder / f"{model}{s}") for s in SHIPPED_BESIDE]
+            for src, to in beside:
+                if src.is_file():
+                    atomic_write(to, lambda tmp_path, src=src: shutil.copyfile(src, tmp_path))
+                elif to.suffix != ".md":
+                    to.unlink(missing_ok=True)            # the old run's curve or animation would mislead
+            readme_grid(entry, dest)
+            shipped.append(model)
+            out(f"{model}: adopted into {dest} ({headline(entry)} {'-' if new is None else f'{new:.4g}'}"
+                f"{'' if old is None else f', shipped was {old:.4g}'})")
+    return shipped
 
 
 def _out_of_time(signum, frame):

@@ -30,6 +30,14 @@ def sentences(model, seed, count, sampling, temperature, request: gr.Request = N
     return rows, result.summary
 
 
+def first_sentences(model, seed, count, sampling, temperature):
+    """The sentences shown when the page opens; none (and no error box) while no text model can load."""
+    try:
+        return sentences(model, seed, count, sampling, temperature)
+    except gr.Error:
+        return [], ""
+
+
 def build() -> SimpleNamespace:
     with gr.Tab("Text", id="text"):
         gr.Markdown(INTRO)
@@ -52,7 +60,8 @@ def build() -> SimpleNamespace:
     gr.on([run.click, seed.submit], sentences, inputs, [table, summary], api_name="text", preprocess=False,
           **MODEL_WORK)
     on_random_seed(dice, seed, sentences, inputs, [table, summary])
-    return SimpleNamespace(model=model, run=run, unavailable=unavailable)
+    return SimpleNamespace(model=model, run=run, unavailable=unavailable, inputs=inputs, table=table, summary=summary,
+                           first_sentences=first_sentences)
 
 
 def availability():
