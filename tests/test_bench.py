@@ -79,11 +79,15 @@ def test_compile_is_refused_on_the_cpu(tmp_path):
 def test_cli_bench_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     r = run("bench", "--quick", "--device", "cpu", "--model", "mnist-gan", "--batch", "8", "--steps", "2",
-            "--data", str(tmp_path), "--json", str(out), "--compile")
+            "--data", str(tmp_path), "--json", str(out), "--compile", "--profile", str(tmp_path / "profile.txt"))
     assert r.returncode == 0, r.stderr
     assert "mnist-gan" in r.stdout and "naive img/s" in r.stdout and "CUDA only" in r.stderr
     (row,) = json.loads(out.read_text())["results"]
     assert row["device"] == "cpu" and row["batch"] == 8 and row["ours_img_s"] > 0 and row["naive_img_s"] > 0
+    # the profile of our step (no case here has a target, so every case): wall time, then the operators
+    head, *table = (tmp_path / "profile.txt").read_text().splitlines()
+    assert head.startswith("mnist-gan, batch 8, cpu: ") and "ms per step" in head and head in r.stdout
+    assert any("aten::addmm" in line for line in table), table[:8]
 
 
 def test_train_compile_on_the_cpu_is_one_line(tmp_path, mnist_root, capsys):

@@ -262,3 +262,22 @@ def test_without_the_inception_file_it_still_trains_exports_and_packs(tmp_path, 
         else:       # no metric to choose by: the latest snapshot, with its directions, and no FID
             assert m["runs"][model]["snapshot"].startswith("latest") and "fid" not in g.metrics
             assert g.directions is not None
+
+
+def test_staging_packs_the_weights_by_priority_under_each_calls_limit(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("stage", ROOT / "scripts" / "stage_device_data.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    sizes = {"a": 15, "b": 9, "c": 7, "d": 2}                        # MiB, in priority order
+    files = []
+    for name, mib in sizes.items():
+        (tmp_path / f"{name}.safetensors").write_bytes(b"\0" * (mib * MIB))
+        files.append(tmp_path / f"{name}.safetensors")
+    taken, rest = stage.pack(files, 17 * MIB)          # a (15) fits, b (9) not, c (7) not, d (2) fills the room
+    assert [p.stem for p in taken] == ["a", "d"] and [p.stem for p in rest] == ["b", "c"]
+    assert stage.pack(files, MIB) == ([], files)
+    # the plan's own models travel first: they are what its runs warm-start from
+    order = [p.stem for p in stage.weight_files()]
+    plan = [m for m in gpu_plan.plan_models() if m in order]
+    assert order[:len(plan)] == plan and "mnist-classifier" not in order

@@ -263,6 +263,10 @@ def test_cli_project_writes_the_reconstruction_and_the_latent(tiny_weights_dir, 
     for name in ("me.png", "me-compare.png", "me.npy", "me.json"):
         assert (tmp_path / name).is_file(), name
     assert Image.open(tmp_path / "me.png").size == (28, 28)
+    r = cli("project", "mnist-cdcgan", str(tmp_path / "seven.png"), "--steps", "2", "--starts", "1", "--label", "7",
+            "--out", str(tmp_path / "again.png"), env=env)          # a file name given as the prefix
+    assert r.returncode == 0 and (tmp_path / "again.png").is_file() and (tmp_path / "again-compare.png").is_file()
+    assert not (tmp_path / "again.png.png").exists()
     (tmp_path / "notes.txt").write_text("hello")
     r = cli("project", "mnist-cdcgan", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "bad"), env=env)
     lines = [l for l in r.stderr.splitlines() if l.strip()]

@@ -127,6 +127,36 @@ def time_ours(entry: ModelEntry, data: ImageData, batch: int, device: str, *, wa
     return {"img_s": steps * batch / seconds, "d_loss": rec["d_loss"], "g_loss": rec["g_loss"]}
 
 
+def profile_ours(entry: ModelEntry, data: ImageData, batch: int, device: str, *, warmup: int = 3, steps: int = 5,
+                 rows: int = 20) -> str:
+    """Where Trainer.train_step spends its time: torch.profiler over `steps` steps after `warmup`, the top `rows`
+    operators by their own device time (CPU time on the CPU), headed by the wall time per step and, on a GPU, the
+    share of it the GPU was busy (far below 100%: the step waits on kernel launches or the host)."""
+    from torch.profiler import ProfilerActivity, profile
+    with tempfile.TemporaryDirectory(prefix="gan-bench-") as tmp:
+        t = Trainer(entry, data, Path(tmp) / "run", steps=warmup + steps, batch=batch, device=device,
+                    log_every=10 ** 9, progress=False)
+        t._open_run_folder()
+        for _ in range(warmup):
+            t.train_step()
+        _sync(t.device)
+        cuda = t.device.type == "cuda"
+        with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                t.train_step()
+            _sync(t.device)
+            wall = (time.perf_counter() - t0) / steps
+        del t
+    events = prof.key_averages()
+    head = f"{entry.name}, batch {batch}, {device}: {wall * 1e3:.2f} ms per step (wall, under the profiler)"
+    if cuda:
+        busy = sum(getattr(e, "self_device_time_total", 0) for e in events) / 1e3 / steps      # µs → ms
+        head += f"; GPU busy {busy:.2f} ms of it ({busy / (wall * 1e3):.0%})"
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    return head + "\n" + events.table(sort_by=key, row_limit=rows)
+
+
 # --- the naive reference loop -----------------------------------------------------------------------------------
 class DecodedImages(torch.utils.data.Dataset):
     """Decoded images served one by one, converted on the CPU as ToTensor + Normalize(0.5, 0.5) would
@@ -253,8 +283,10 @@ def format_row(row: dict) -> str:
 
 
 def run_bench(devices, cases_by_device: dict, data_root=None, *, quick: bool = False, steps: int | None = None,
-              workers: int = NAIVE_WORKERS, out=print) -> dict:
-    """Every case on every device, printed row by row through `out`; returns the figures (as --json writes them)."""
+              workers: int = NAIVE_WORKERS, out=print, profile_to: Path | None = None) -> dict:
+    """Every case on every device, printed row by row through `out`; returns the figures (as --json writes them).
+    `profile_to`: also profile our step (profile_ours) for the cases with a target (all of them when none has one,
+    compiled ones never) and write the tables to that file."""
     report = {"definition": DEFINITION, "torch": torch.__version__, "quick": quick, "hardware": {}, "data": {},
               "results": []}
     out(textwrap.fill(DEFINITION, 116))
@@ -285,4 +317,16 @@ def run_bench(devices, cases_by_device: dict, data_root=None, *, quick: bool = F
                 naive_done[(case.model, case.batch)] = row.pop("naive")
             report["results"].append(row)
             out(format_row(row))
+    if profile_to is not None:
+        profiles = []
+        for dev in devices:
+            cases = [c for c in cases_by_device[dev] if not c.compile]
+            for case in [c for c in cases if c.target] or cases:
+                try:
+                    profiles.append(profile_ours(REGISTRY[case.model], datasets[REGISTRY[case.model].dataset],
+                                                 case.batch, dev))
+                except Exception as e:               # a profile is a diagnosis: its failure is noted, not fatal
+                    profiles.append(f"{case.label}, batch {case.batch}, {dev}: profiling failed: {_first_line(e)}")
+                out(profiles[-1].splitlines()[0])
+        Path(profile_to).write_text("\n\n".join(profiles) + "\n")
     return report

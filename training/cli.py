@@ -151,12 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--compile", action="store_true",
                    help="GPU: also time every case compiled (the DCGAN-64 batch-128 case always is)")
     b.add_argument("--json", help="also write the figures to this JSON file")
+    b.add_argument("--profile", help="also profile our step (torch.profiler: wall time, GPU busy share, top operators) "
+                                     "for the cases with a target (all when none has one) into this text file")
 
     j = sub.add_parser("project", help="find the latent whose image is closest to your picture (GAN inversion)")
     j.add_argument("name", metavar="MODEL", help="registry name or .safetensors path of an image model")
     j.add_argument("image", metavar="IMAGE", help="picture file (PNG, JPEG, GIF, WebP, BMP, TIFF)")
     j.add_argument("--out", help="output prefix: writes PREFIX.png (the reconstruction), PREFIX-compare.png (input "
-                                 "| reconstruction), PREFIX.npy and PREFIX.json (default: IMAGE's name + the model)")
+                                 "| reconstruction), PREFIX.npy and PREFIX.json (default: IMAGE's name + the model; "
+                                 "x.png means the prefix x)")
     j.add_argument("--steps", type=_positive(int), default=200, help="Adam steps of the best start (default 200)")
     j.add_argument("--starts", type=_positive(int), default=8, help="starting points per class (default 8)")
     j.add_argument("--seed", type=int, default=0, help="seed of the starting points")
@@ -400,8 +403,9 @@ def cmd_bench(a) -> int:
             raise CLIError(f"'{m}' is a text model: the benchmark covers the image models")
     if a.data is not None and not Path(a.data).exists():
         raise CLIError(f"data path '{a.data}' does not exist")
-    if a.json and not Path(a.json).resolve().parent.is_dir():
-        raise CLIError(f"cannot write '{a.json}': no folder '{Path(a.json).parent}'")
+    for path in (a.json, a.profile):
+        if path and not Path(path).resolve().parent.is_dir():
+            raise CLIError(f"cannot write '{path}': no folder '{Path(path).parent}'")
     cuda = torch.cuda.is_available()
     if a.device == "cuda" and not cuda:
         raise CLIError("no CUDA device here (try --device cpu)")
@@ -409,7 +413,8 @@ def cmd_bench(a) -> int:
     if a.compile and "cpu" in devices:
         print("note: --compile is CUDA only (CUDA graphs); the CPU rows are eager", file=sys.stderr)
     cases = {d: select_cases(d, a.quick, a.model, a.batch, a.compile) for d in devices}
-    report = run_bench(devices, cases, a.data, quick=a.quick, steps=a.steps, out=lambda s: print(s, flush=True))
+    report = run_bench(devices, cases, a.data, quick=a.quick, steps=a.steps, out=lambda s: print(s, flush=True),
+                       profile_to=a.profile)
     if a.json:
         try:
             Path(a.json).write_text(json.dumps(report, indent=1) + "\n")
@@ -434,6 +439,8 @@ def cmd_project(a) -> int:
     if g.entry.is_text:
         raise CLIError(f"{g.name} is a text model: projection needs an image model")
     prefix = Path(a.out) if a.out else Path(f"{Path(a.image).stem}-{g.name}")
+    if prefix.suffix.lower() in (".png", ".npy", ".json"):      # `--out x.png` means the prefix x, not x.png.png
+        prefix = prefix.with_suffix("")
     if not prefix.resolve().parent.is_dir():
         raise CLIError(f"cannot write '{prefix}': no folder '{prefix.parent}'")
     shown = [0.0]

@@ -14,7 +14,7 @@
      for text; sample grids and direction edits;
   6. sample every shipped model through load_generator(name, device="cuda") and record how far its pictures are
      from the CPU's for the same seeds;
-  7. `python -m training bench --device cuda --json …` with the time left;
+  7. `python -m training bench --device cuda --json … --profile …` with the time left;
   8. pack OUT_DIR as at most 8 files of at most 16 MiB (64 MiB in all): the checkpoints, results.tar.gz (split if
      needed), manifest.json (what each file holds, every step's outcome, every problem) and log.txt.
 
@@ -487,7 +487,7 @@ class Job:
         if left < 20:
             raise RuntimeError(f"skipped: {left:.0f} s left")
         cmd = [sys.executable, "-m", "training", "bench", "--json", str(self.stage / "bench.json"),
-               "--data", str(self.data)]
+               "--profile", str(self.stage / "bench-profile.txt"), "--data", str(self.data)]
         cmd += ["--device", "cuda"] if self.device == "cuda" else ["--device", "cpu", "--model", "mnist-gan",
                                                                    "--batch", "8", "--steps", "2"]
         rc = self._run(cmd, self.stage / "bench.txt", timeout=left)
