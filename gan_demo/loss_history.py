@@ -19,17 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoint import atomic_write
+from .paths import beside_files
 
 FORMAT = "gan_demo.loss-history"
 VERSION = 1
 MAX_POINTS = 1000
 NOT_LOSSES = frozenset({"step", "img_per_s", "elapsed_s", "eta_s"})   # logged beside the losses, not charted
-SUFFIX = "-losses.json"
 
 
 def history_file(folder, name: str) -> Path:
     """Where a model's loss history lies in a weights folder: <folder>/<name>-losses.json."""
-    return Path(folder) / f"{name}{SUFFIX}"
+    return beside_files(folder, name).loss_history
 
 
 @dataclass(frozen=True)

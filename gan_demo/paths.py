@@ -1,5 +1,5 @@
-"""Where things are: the repository folder, and the one data-root resolver that the CLI, the Train tab and the
-Text tab all use.
+"""Where things are: the repository folder, the files shipped beside a checkpoint, and the one data-root resolver
+that the CLI, the Train tab and the Text tab all use.
 
 Data roots, in order: $GAN_DEMO_DATA alone when set; else ./data (the repository's, where the CLI downloads), then
 ../shared/data (the offline copies). A dataset counts as present under a root only when its files are complete
@@ -9,8 +9,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+class BesideFiles(NamedTuple):
+    """What the app's Models tab shows beside a shipped checkpoint, each optional: written by an export or an
+    adoption of the GPU plan's results, read by the app."""
+    loss_history: Path     # <name>-losses.json: the loss curves as data (gan_demo.loss_history)
+    loss_curve: Path       # <name>-losses.png
+    progress: Path         # <name>-progress.gif: samples of fixed latents over the training
+
+
+def beside_files(folder, name: str) -> BesideFiles:
+    folder = Path(folder)
+    return BesideFiles(folder / f"{name}-losses.json", folder / f"{name}-losses.png", folder / f"{name}-progress.gif")
 
 # where a dataset lives under a data root (the layout of ../shared/data)
 STANDARD_PATHS = {"mnist": ["mnist", "."], "cifar10": ["cifar10/cifar10-jpeg.tar.gz", "cifar10-jpeg.tar.gz",

@@ -12,6 +12,7 @@ import pytest
 from safetensors.torch import load_file
 
 from gan_demo.loss_history import read_loss_history
+from gan_demo.registry import REGISTRY
 from training.campaign import PlanError, format_status, load_plan, read_state
 from training.cli import main
 
@@ -216,3 +217,22 @@ def test_compare_runs_prints_the_runs_side_by_side_by_step(tmp_path):
         "| step | a | b |", "|---|---|---|", "| 1,000 | 293 / 46.8% | 289.3 / 52.1% |", "| 2,000 | 150.5 / 61.8% | – |"]
     bad = subprocess.run(script + [str(tmp_path / "nope")], capture_output=True, text=True)
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1 and "nope" in bad.stderr
+
+
+def test_a_candidate_ships_only_with_a_measured_headline_that_beats_the_shipped_one():
+    from training.campaign import shipped_note, why_not_ship
+    entry = REGISTRY["mnist-dcgan"]
+    assert why_not_ship(entry, 8.0, 9.0) is None
+    assert why_not_ship(entry, 8.0, None) is None                 # nothing shipped yet
+    assert "does not beat the shipped 8" in why_not_ship(entry, 8.0, 8.0)
+    assert "does not beat" in why_not_ship(entry, 9.5, 8.0)
+    assert "measured" in why_not_ship(entry, None, 8.0) and "measured" in why_not_ship(entry, None, None)
+    assert shipped_note(entry, 8.0, 9.0).endswith("8, shipped was 9") and "-" in shipped_note(entry, None, None)
+
+
+def test_the_files_beside_a_checkpoint_are_named_in_one_place(tmp_path):
+    from gan_demo.loss_history import history_file
+    from gan_demo.paths import beside_files
+    files = beside_files(tmp_path, "mnist-gan")
+    assert [p.name for p in files] == ["mnist-gan-losses.json", "mnist-gan-losses.png", "mnist-gan-progress.gif"]
+    assert history_file(tmp_path, "mnist-gan") == files.loss_history

@@ -58,6 +58,8 @@ def cutout(x, gen, ratio: float = 0.5):
 
 
 def diff_augment(x: torch.Tensor, policy: str, gen: torch.Generator) -> torch.Tensor:
+    """The policy's augmentations in order; the result keeps x's memory format (the gathers lose it)."""
+    channels_last = x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last)
     for p in check_policy(policy):
         x = {"color": color, "translation": translation, "cutout": cutout}[p](x, gen)
-    return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x

@@ -594,6 +594,21 @@ def shipped_score(entry: ModelEntry) -> float | None:
     return headline_value(entry, meta.get("metrics") or {})
 
 
+def why_not_ship(entry: ModelEntry, new: float | None, old: float | None) -> str | None:
+    """Why a candidate whose headline metric is `new` may not replace the shipped checkpoint (`old`; None when
+    nothing is shipped), or None when it may (lower is better for every headline metric)."""
+    if new is None:
+        return f"no {headline(entry)} measured (evaluate it, or --force)"
+    if old is not None and new >= old:
+        return f"{headline(entry)} {new:.4g} does not beat the shipped {old:.4g}"
+    return None
+
+
+def shipped_note(entry: ModelEntry, new: float | None, old: float | None) -> str:
+    """"<metric> <new>, shipped was <old>": what a shipping message says about the two."""
+    return f"{headline(entry)} {'-' if new is None else f'{new:.4g}'}{'' if old is None else f', shipped was {old:.4g}'}"
+
+
 def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Path | None:
     """The run's best snapshot → weights/ (fp16, directions, card, loss curve, animation), measured with the full
     metric (10,000 digits for MNIST; FID/KID for images; n-gram JSD for text) and shipped only if it beats the
@@ -609,8 +624,9 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
     image = not (spec.entry.dataset == "mnist" or spec.entry.is_text)
     full = evaluate(str(staged), plan.data, n=spec.export_samples, fid=image, write=False)
     new, old = headline_value(spec.entry, full), shipped_score(spec.entry)
-    if old is not None and new is not None and new >= old and not force:
-        out(f"{spec.name}: not exported: {headline(spec.entry)} {new:.4g} does not beat the shipped {old:.4g}")
+    why = None if force else why_not_ship(spec.entry, new, old)
+    if why:
+        out(f"{spec.name}: not exported: {why}")
         staged.unlink(missing_ok=True)
         staged.with_suffix(".md").unlink(missing_ok=True)
         return None
@@ -625,8 +641,7 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
         src.unlink()
     ship_run_files(run_dir, dest.parent, spec.entry.name)
     readme_grid(spec.entry, dest)
-    out(f"{spec.name}: exported {dest} ({headline(spec.entry)} {new:.4g}"
-        f"{'' if old is None else f', shipped was {old:.4g}'})")
+    out(f"{spec.name}: exported {dest} ({shipped_note(spec.entry, new, old)})")
     return dest
 
 

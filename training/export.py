@@ -9,7 +9,7 @@ import torch
 from gan_demo.checkpoint import G_PREFIX, read_checkpoint, read_safetensors, save_checkpoint
 from gan_demo.directions import compute_directions, name_directions
 from gan_demo.generator import generator_from_checkpoint, resolve_weights, weights_dir
-from gan_demo.loss_history import history_file
+from gan_demo.paths import beside_files
 from gan_demo.model_card import model_card
 from gan_demo.models import count_parameters
 
@@ -74,19 +74,19 @@ def ship_run_files(run_dir, folder, name: str) -> list[Path]:
     <name>-losses.json and the loss curve <name>-losses.png (both drawn from log.jsonl; without a log, the run's
     losses.png is copied) and the training animation <name>-progress.gif, each where the run has it.
     → the files written."""
-    run, folder, written = RunFolder(run_dir), Path(folder), []
+    run, files, written = RunFolder(run_dir), beside_files(folder, name), []
 
     def put(path: Path, write) -> None:
         write(path)
         written.append(path)
 
     if run.read_log():
-        put(history_file(folder, name), run.write_loss_history)
-        put(folder / f"{name}-losses.png", lambda p: run.loss_plot(f"{name}: losses").save(p))
+        put(files.loss_history, run.write_loss_history)
+        put(files.loss_curve, lambda p: run.loss_plot(f"{name}: losses").save(p))
     elif (run.path / "losses.png").is_file():
-        put(folder / f"{name}-losses.png", lambda p: shutil.copyfile(run.path / "losses.png", p))
+        put(files.loss_curve, lambda p: shutil.copyfile(run.path / "losses.png", p))
     if (run.path / "progress.gif").is_file():
-        put(folder / f"{name}-progress.gif", lambda p: shutil.copyfile(run.path / "progress.gif", p))
+        put(files.progress, lambda p: shutil.copyfile(run.path / "progress.gif", p))
     return written
 
 

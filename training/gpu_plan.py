@@ -611,9 +611,6 @@ class AdoptError(Exception):
     """The folder is not a GPU plan's results (no manifest, no bundle)."""
 
 
-SHIPPED_BESIDE = ("-losses.json", "-losses.png", "-progress.gif")      # what the Models tab shows beside a checkpoint
-
-
 def adopt(results, force: bool = False, out=print) -> list[str]:
     """The GPU plan's OUT folder (as the device returned it) → weights/: each checkpoint that beats the shipped one
     on its headline metric (KID, n-gram JSD; or `force`) goes there with its card, loss history and curve and
@@ -621,7 +618,8 @@ def adopt(results, force: bool = False, out=print) -> list[str]:
     import tempfile
     from gan_demo.checkpoint import CheckpointError, atomic_write, read_checkpoint
     from gan_demo.generator import weights_dir
-    from .campaign import headline, headline_value, readme_grid, shipped_score
+    from gan_demo.paths import beside_files
+    from .campaign import headline_value, readme_grid, shipped_note, shipped_score, why_not_ship
     results = Path(results)
     if not (results / "manifest.json").is_file():
         raise AdoptError(f"{results}: no manifest.json here (not the folder a GPU plan packed)")
@@ -653,15 +651,14 @@ def adopt(results, force: bool = False, out=print) -> list[str]:
                 out(f"{model}: not adopted: {e}")
                 continue
             new, old = headline_value(entry, meta.get("metrics") or {}), shipped_score(entry)
-            if not force and (new is None or (old is not None and new >= old)):
-                why = (f"no {headline(entry)} measured (evaluate it, or --force)" if new is None else
-                       f"{headline(entry)} {new:.4g} does not beat the shipped {old:.4g}")
+            why = None if force else why_not_ship(entry, new, old)
+            if why:
                 out(f"{model}: not adopted: {why}")
                 continue
             folder = weights_dir()
             dest = folder / entry.weights_file
-            beside = [(ckpt, dest), (bundle / f"{model}.md", dest.with_suffix(".md"))] + [
-                (bundle / f"{model}{s}", folder / f"{model}{s}") for s in SHIPPED_BESIDE]
+            beside = [(ckpt, dest), (bundle / f"{model}.md", dest.with_suffix(".md")),
+                      *zip(beside_files(bundle, model), beside_files(folder, model))]
             for src, to in beside:
                 if src.is_file():
                     atomic_write(to, lambda tmp_path, src=src: shutil.copyfile(src, tmp_path))
@@ -669,8 +666,7 @@ def adopt(results, force: bool = False, out=print) -> list[str]:
                     to.unlink(missing_ok=True)            # the old run's curve or animation would mislead
             readme_grid(entry, dest)
             shipped.append(model)
-            out(f"{model}: adopted into {dest} ({headline(entry)} {'-' if new is None else f'{new:.4g}'}"
-                f"{'' if old is None else f', shipped was {old:.4g}'})")
+            out(f"{model}: adopted into {dest} ({shipped_note(entry, new, old)})")
     return shipped
 
 

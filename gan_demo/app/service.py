@@ -23,13 +23,13 @@ from ..directions import compute_directions
 from ..checkpoint import CheckpointError
 from ..generator import GanGenerator, generator_from_checkpoint, resolve_weights, weights_dir
 from ..latents import interpolation_path, truncate, walk
-from ..loss_history import LossHistory, history_file, read_loss_history
+from ..loss_history import LossHistory, read_loss_history
 from ..model_card import model_card
 from ..models import build_generator, count_parameters
 from ..registry import REGISTRY, ModelEntry
 from ..projection import Projection
 from ..render import gif_bytes, make_grid, mp4_bytes, to_pil
-from ..paths import find_data, locate
+from ..paths import beside_files, find_data, locate
 from ..text_codec import TextCodec
 from ..validate import MAX_SEED, flag, number, quoted, seed, whole
 
@@ -576,6 +576,7 @@ def model_info(name, store: ModelStore = STORE) -> ModelInfo:
     head = f"**Status: {status}**" if g is None else f"Status: {status}"
     existing = lambda p: p if p.is_file() else None
     step = (g.training_info.get("steps") if g is not None else None)
-    return ModelInfo(name, status, f"{head}\n\n{card}", existing(folder / f"{name}-losses.png"),
-                     existing(history_file(folder, name)), existing(folder / f"{name}-progress.gif"),
+    beside = beside_files(folder, name)
+    return ModelInfo(name, status, f"{head}\n\n{card}", existing(beside.loss_curve), existing(beside.loss_history),
+                     existing(beside.progress),
                      step if isinstance(step, int) else None)
