@@ -119,7 +119,9 @@ def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int 
     if num_parameters:
         lines.append(f"- **Generator parameters**: {num_parameters:,}")
     lines += [f"- **Loss**: {r.loss}; Adam lr G {r.lr_g:g} / D {r.lr_d:g}, betas {tuple(r.betas)}, "
-              f"{r.n_critic} D step(s) per G step, batch {r.batch}, EMA {r.ema}",
+              f"{r.n_critic} D step(s) per G step, batch {r.batch}, EMA {r.ema}"
+              + (f"; both learning rates decayed linearly to 0 from step {r.lr_decay_from:,} to {r.steps:,}"
+                 if r.lr_decay_from else ""),
               f"- **Data**: {entry.dataset}; licence: {entry.license}"]
     if train:
         lines += ["", "## Training", ""]

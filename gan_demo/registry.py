@@ -36,6 +36,7 @@ class Recipe:
     label_smoothing: float = 0.0 # text GAN: smoothing of the real one-hots
     diffaug: str = ""            # DiffAugment policy before every D call, e.g. "color,translation,cutout"
     code_weight: float = 1.0     # with a latent code (config latent_code): weight of the code-reading loss (InfoGAN λ)
+    lr_decay_from: int = 0       # from this step both learning rates fall linearly to 0 at `steps` (0: constant)
     log_every: int = 50
     sample_every: int = 500
 

@@ -52,6 +52,8 @@ arch = {g_hidden = [32, 64, 128], d_hidden = [128, 64, 32]}
     ('[[run]]\nmodel = "mnist-dcgan"\narch = {ngf = 5000}\n', "ngf=5000 is out of bounds"),
     ('[[run]]\nmodel = "text-wgangp"\narch = {latent_code = 4}\n', "'latent_code' is not an architecture setting"),
     ('[[run]]\nmodel = "mnist-gan"\ndiffaug = "rotate"\n', "unknown DiffAugment policy 'rotate'"),
+    ('[[run]]\nmodel = "mnist-gan"\nsteps = 100\nlr_decay_from = 100\n', "lr_decay_from must be a whole step from 0 to"),
+    ('[[run]]\nmodel = "mnist-gan"\nlr_decay_from = -5\n', "lr_decay_from must be a whole step"),
     ('[[run]]\nmodel = "mnist-gan"\n[[run]]\nmodel = "mnist-gan"\n', "two runs are named 'mnist-gan'"),
     ('[[run]]\nmodel = "mnist-gan"\nsteps = [\n', "not valid TOML"),
     ('', "lists no runs"),

@@ -190,3 +190,30 @@ def test_soft_eos_masking_keeps_each_position_with_the_chance_that_no_earlier_on
     mask_after_eos(torch.softmax(logits, 1)).sum().backward()
     assert logits.grad.abs().sum() > 0
 
+
+
+def test_learning_rates_decay_linearly_to_zero_from_lr_decay_from(tmp_path):
+    """The optimisers' rates follow the recipe step by step: constant before lr_decay_from, then linear to 0 at
+    `steps`; and a resumed run takes the recipe's rates, not those its resume file saved."""
+    import dataclasses
+    from gan_demo.model_card import model_card
+    from training.data import ImageData
+    from training.loop import Trainer
+    e = REGISTRY["mnist-dcgan"].with_config(ngf=8, ndf=8)
+    e = dataclasses.replace(e, recipe=dataclasses.replace(e.recipe, lr_g=1e-4, lr_d=4e-4, lr_decay_from=4))
+    data = ImageData(torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8), None, "random")
+    t = Trainer(e, data, tmp_path, steps=8, batch=4, device="cpu", progress=False)
+    seen = []
+    for _ in range(8):
+        t.train_step()
+        seen.append((t.opt_g.param_groups[0]["lr"], t.opt_d.param_groups[0]["lr"]))
+    scale = [1, 1, 1, 1, 1, 0.75, 0.5, 0.25]               # the rate each step trained with (steps 0–7)
+    assert [lr for pair in seen for lr in pair] == pytest.approx([lr * s for s in scale for lr in (1e-4, 4e-4)])
+    assert t.training_info()["lr_decay_from"] == 4
+    assert "decayed linearly to 0 from step 4 to 8" in model_card(dataclasses.replace(
+        e, recipe=t.recipe), {"training": t.training_info()})
+    flat = Trainer(REGISTRY["mnist-dcgan"].with_config(ngf=8, ndf=8), data, tmp_path / "flat", steps=8, batch=4,
+                   device="cpu", progress=False)
+    flat.train_step()
+    assert flat.opt_g.param_groups[0]["lr"] == REGISTRY["mnist-dcgan"].recipe.lr_g
+    assert "decayed" not in model_card(REGISTRY["mnist-dcgan"])

@@ -40,7 +40,7 @@ from gan_demo.paths import REPO
 from gan_demo.registry import REGISTRY, ModelEntry
 
 RECIPE_KEYS = {"steps", "batch", "lr_g", "lr_d", "betas", "n_critic", "gp_weight", "ema", "flip", "diffaug",
-               "label_smoothing", "code_weight", "log_every", "sample_every"}
+               "label_smoothing", "code_weight", "lr_decay_from", "log_every", "sample_every"}
 RUN_KEYS = RECIPE_KEYS | {"model", "name", "arch", "eval_every", "eval_samples", "export_samples", "hours",
                           "threads", "device", "seed", "save_every"}
 CAMPAIGN_KEYS = {"name", "runs_dir", "parallel", "device", "threads", "data"}
@@ -152,6 +152,11 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
             _positive(where, k, recipe[k])
     if "betas" in recipe:
         recipe["betas"] = tuple(recipe["betas"])
+    if "lr_decay_from" in recipe:
+        start, steps = recipe["lr_decay_from"], recipe.get("steps", entry.recipe.steps)
+        if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start < steps:
+            raise PlanError(f"{where}: lr_decay_from must be a whole step from 0 to steps - 1 ({steps - 1}), "
+                            f"not {start!r}")
     if recipe.get("diffaug"):
         from .augment import check_policy
         try:

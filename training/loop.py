@@ -256,8 +256,18 @@ class Trainer:
         """Gradient-penalty interpolation weights, drawn like the rest (global batch, this rank's rows)."""
         return torch.rand(n, *[1] * (ndim - 1), generator=self.gen, device=self.device)[self.rows]
 
+    def learning_rate_scale(self) -> float:
+        """1 until recipe.lr_decay_from, then falling linearly to 0 at recipe.steps (the last step trains at 1/n)."""
+        start, end = self.recipe.lr_decay_from, self.recipe.steps
+        return 1.0 if not start or self.step < start else max(end - self.step, 0) / (end - start)
+
     def train_step(self) -> None:
         r, loss = self.recipe, self.recipe.loss
+        if r.lr_decay_from:           # set from the recipe each step, so a resumed run follows the plan it is given
+            scale = self.learning_rate_scale()
+            for opt, lr in ((self.opt_g, r.lr_g), (self.opt_d, r.lr_d)):
+                for group in opt.param_groups:
+                    group["lr"] = lr * scale
         B = r.batch                      # the global batch; each rank computes its own rows of it
         G, D = self._g, self._d
         # DiffAugment: D only ever sees augmented images, real and fake alike (a no-op without a policy)
@@ -316,7 +326,9 @@ class Trainer:
             return
         decay = min(self.recipe.ema, (1 + self.step) / (10 + self.step))    # warm-up for short runs
         torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1 - decay)
-        torch._foreach_copy_(list(self.G_ema.buffers()), list(self.G.buffers()))   # batch-norm statistics
+        buffers = list(self.G.buffers())            # batch-norm statistics (none in the text generator)
+        if buffers:
+            torch._foreach_copy_(list(self.G_ema.buffers()), buffers)
 
     # --- logging and samples ------------------------------------------------------------------------------------
     def _log(self, t0: float, step0: int) -> dict:
@@ -428,6 +440,7 @@ class Trainer:
         r = self.recipe
         hardware = hardware_name(self.device)
         return {"steps": self.step, "batch": r.batch, "loss": r.loss, "lr_g": r.lr_g, "lr_d": r.lr_d,
+                **({"lr_decay_from": r.lr_decay_from} if r.lr_decay_from else {}),
                 "betas": list(r.betas), "n_critic": r.n_critic, "ema": r.ema, "seed": self.seed,
                 "images_seen": self.step * r.batch * r.n_critic, "wall_time_s": round(self.elapsed, 1),
                 "hardware": f"{self.world} × {hardware}" if self.world > 1 else hardware,
