@@ -238,3 +238,19 @@ def test_the_files_beside_a_checkpoint_are_named_in_one_place(tmp_path):
     files = beside_files(tmp_path, "mnist-gan")
     assert [p.name for p in files] == ["mnist-gan-losses.json", "mnist-gan-losses.png", "mnist-gan-progress.gif"]
     assert history_file(tmp_path, "mnist-gan") == files.loss_history
+
+
+def test_the_best_snapshot_compares_only_scores_of_the_same_sample_count():
+    """Raising a run's eval_samples (2,000 → 10,000 digits) restarts its best: classifier-FID of 10,000 digits
+    reads lower than of 2,000, so the two never compare."""
+    from training.campaign import replaces_best
+
+    def rec(score, n):
+        return {"score": score, "metrics": {"classifier_fid": score, "classifier_fid_samples": n}}
+    assert replaces_best(None, rec(13.0, 2000))
+    assert replaces_best(rec(13.0, 2000), rec(12.9, 2000))
+    assert not replaces_best(rec(12.9, 2000), rec(13.0, 2000))
+    assert replaces_best(rec(8.0, 10000), rec(13.0, 2000))        # another count: the new one restarts the best
+    assert not replaces_best(rec(8.0, 10000), rec(8.1, 10000))
+    assert replaces_best({"score": 0.05, "metrics": {}}, rec(0.06, 500)) is False   # count unknown: compared
+    assert replaces_best(rec(8.0, 10000), {"score": None, "metrics": {}})

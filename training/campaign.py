@@ -236,6 +236,23 @@ def last_log(run_dir: Path) -> dict:
 
 
 # --- cheap evaluation (lower is better) ---------------------------------------------------------------------
+def _eval_samples(evaluation: dict) -> int | None:
+    """How many samples an evaluation record (campaign.json) measured, from its metrics' own counts."""
+    m = evaluation.get("metrics") or {}
+    return next((m[k] for k in ("classifier_fid_samples", "kid_samples", "text_samples") if k in m), None)
+
+
+def replaces_best(best: dict | None, evaluation: dict) -> bool:
+    """Whether an evaluation record becomes the run's best: the first; one not measurable here (score None: the
+    latest snapshot is kept); one measured on another sample count than the best's (FID-like scores depend on the
+    count, so the two do not compare; the export measures again before anything ships); or a lower score."""
+    if best is None or evaluation["score"] is None or best["score"] is None:
+        return True
+    if _eval_samples(best) not in (None, _eval_samples(evaluation)):
+        return True
+    return evaluation["score"] < best["score"]
+
+
 def headline(entry: ModelEntry) -> str:
     """The metric a run keeps its best snapshot by."""
     if entry.dataset == "mnist":
@@ -378,7 +395,10 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
         rec = {"step": trainer.step, "score": score, "eval_s": round(time.time() - t0, 1), "metrics": m}
         state["evaluations"].append(rec)
         best = state.get("best")
-        if best is None or score is None or best["score"] is None or score < best["score"]:
+        if best is not None and _eval_samples(best) not in (None, _eval_samples(rec)):
+            _say(run_dir, f"evaluations now use {_eval_samples(rec)} samples, the best so far used "
+                          f"{_eval_samples(best)}: the best restarts from this one")
+        if replaces_best(best, rec):
             entry, tensors, meta = read_checkpoint(path)
             training = {**(meta.get("training") or {}),
                         "campaign": {"plan": plan.name, "run": f"{plan.name}/{spec.name}", "best_step": trainer.step,
