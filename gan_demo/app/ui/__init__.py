@@ -33,8 +33,11 @@ CSS = """
                                 text-align: center; border: none; }
 #faces-gallery .thumbnail-item.selected .caption-label { color: var(--body-text-color); font-weight: 600; }
 .picture-heading p { margin: 0 0 4px 0; font-weight: 600; }
-/* a card's headings and values whole ("value", "84.6%", not "valu" / "e"); the long explanations wrap instead */
-#model-card th, #model-card td:nth-child(2) { white-space: nowrap; }
+/* a card's headings and values whole ("value", "84.6%", not "valu" / "e"): cells break only between words, so a
+   long value (a metric's protocol sentence) wraps like the explanations instead of pushing them out of view */
+#model-card th, #model-card td { word-break: normal; overflow-wrap: normal; }
+#model-card th, #model-card td:first-child { white-space: nowrap; }
+#model-card td:nth-child(2) { min-width: 6em; }
 """ + train.CSS + project.CSS
 LAUNCH_OPTIONS = dict(theme=gr.themes.Soft(), css=CSS, show_error=True)
 QUEUE_SIZE = 64             # requests waiting beyond this are turned away instead of piling up
