@@ -242,13 +242,17 @@ def _eval_samples(evaluation: dict) -> int | None:
     return next((m[k] for k in ("classifier_fid_samples", "kid_samples", "text_samples") if k in m), None)
 
 
+def recounted(best: dict | None, evaluation: dict) -> bool:
+    """Whether an evaluation measured another (known) sample count than the best's: FID-like scores depend on the
+    count, so the two do not compare."""
+    return best is not None and _eval_samples(best) not in (None, _eval_samples(evaluation))
+
+
 def replaces_best(best: dict | None, evaluation: dict) -> bool:
     """Whether an evaluation record becomes the run's best: the first; one not measurable here (score None: the
-    latest snapshot is kept); one measured on another sample count than the best's (FID-like scores depend on the
-    count, so the two do not compare; the export measures again before anything ships); or a lower score."""
-    if best is None or evaluation["score"] is None or best["score"] is None:
-        return True
-    if _eval_samples(best) not in (None, _eval_samples(evaluation)):
+    latest snapshot is kept); one `recounted` against the best (the export measures again before anything
+    ships); or a lower score."""
+    if best is None or evaluation["score"] is None or best["score"] is None or recounted(best, evaluation):
         return True
     return evaluation["score"] < best["score"]
 
@@ -395,7 +399,7 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
         rec = {"step": trainer.step, "score": score, "eval_s": round(time.time() - t0, 1), "metrics": m}
         state["evaluations"].append(rec)
         best = state.get("best")
-        if best is not None and _eval_samples(best) not in (None, _eval_samples(rec)):
+        if recounted(best, rec):
             _say(run_dir, f"evaluations now use {_eval_samples(rec)} samples, the best so far used "
                           f"{_eval_samples(best)}: the best restarts from this one")
         if replaces_best(best, rec):
