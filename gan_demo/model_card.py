@@ -128,7 +128,7 @@ def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int 
         shown = {"wall_time_s": ("wall time", lambda v: f"{v / 60:.0f} min"),
                  "images_seen": ("images seen", "{:,}".format), "hardware": ("hardware", hardware_text)}
         for k in ("steps", "batch", "images_seen", "wall_time_s", "hardware", "data", "torch", "finished",
-                  "architecture_note", "warm_start", "campaign"):
+                  "architecture_note", "recipe_note", "warm_start", "campaign"):
             if k in train:
                 label, show = shown.get(k, (k.replace("_", " "), _fmt))
                 try:
