@@ -1,7 +1,9 @@
 """Model cards: a Markdown page describing one checkpoint (written beside weights/ files and shown in the app)."""
 from __future__ import annotations
 
-from .registry import ModelEntry
+import dataclasses
+
+from .registry import REGISTRY, ModelEntry
 
 
 def _fmt(v) -> str:
@@ -91,6 +93,37 @@ def metrics_table(metrics: dict) -> list[str]:
     return rows
 
 
+RECIPE_BOOKKEEPING = {"steps", "log_every", "sample_every"}     # how long and how often: not how it trains
+
+
+def registry_notes(entry: ModelEntry) -> dict:
+    """What a checkpoint's architecture and recipe change from its registry entry, whose description states the
+    defaults: {"architecture_note": …, "recipe_note": …}, each only when something differs. Read from the
+    checkpoint's own entry, so every card says it, whichever run or plan made the checkpoint."""
+    default = REGISTRY.get(entry.name)
+    if default is None:
+        return {}
+
+    def changed(mine, theirs, skip):
+        return [(f.name, getattr(mine, f.name), getattr(theirs, f.name)) for f in dataclasses.fields(mine)
+                if f.name not in skip and getattr(mine, f.name) != getattr(theirs, f.name)]
+
+    arch = changed(entry.config, default.config, {"vocab"})          # a text model's vocabulary comes from its data
+    recipe = changed(entry.recipe, default.recipe, RECIPE_BOOKKEEPING)
+    notes = {}
+    if arch:
+        notes["architecture_note"] = "architecture differs from the registry defaults: " + ", ".join(
+            f"{k} {_plain(v)}" for k, v, _ in arch)
+    if recipe:
+        notes["recipe_note"] = "recipe differs from the registry's: " + ", ".join(
+            f"{k} {_plain(v)} (registry {_plain(d)})" for k, v, d in recipe)
+    return notes
+
+
+def _plain(v):
+    return list(v) if isinstance(v, tuple) else "none" if v == "" else v
+
+
 def hardware_text(text: str) -> str:
     """'CPU (…, 1 threads)' as written by older runs → '1 thread'."""
     return str(text).replace(" 1 threads", " 1 thread")
@@ -124,6 +157,7 @@ def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int 
                  if r.lr_decay_from else ""),
               f"- **Data**: {entry.dataset}; licence: {entry.license}"]
     if train:
+        train = {**registry_notes(entry), **train}      # a note stored by an older export wins
         lines += ["", "## Training", ""]
         shown = {"wall_time_s": ("wall time", lambda v: f"{v / 60:.0f} min"),
                  "images_seen": ("images seen", "{:,}".format), "hardware": ("hardware", hardware_text)}

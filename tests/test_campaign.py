@@ -254,20 +254,3 @@ def test_the_best_snapshot_compares_only_scores_of_the_same_sample_count():
     assert not replaces_best(rec(8.0, 10000), rec(8.1, 10000))
     assert replaces_best({"score": 0.05, "metrics": {}}, rec(0.06, 500)) is False   # count unknown: compared
     assert replaces_best(rec(8.0, 10000), {"score": None, "metrics": {}})
-
-
-def test_the_card_says_what_a_plan_changed_from_the_registry(tmp_path):
-    from gan_demo.model_card import model_card
-    from training.campaign import registry_notes
-    plan = load_plan(write_plan(tmp_path, TOY_RUN + 'n_critic = 2\nlr_d = 4e-4\ndiffaug = "translation"\n'
-                                           '[[run]]\nmodel = "mnist-dcgan"\nname = "plain"\nsteps = 10\n'))
-    toy, plain = plan.runs
-    notes = registry_notes(toy)
-    assert notes["architecture_note"] == ("architecture differs from the registry defaults: "
-                                          "g_hidden [32, 64, 128], d_hidden [128, 64, 32]")
-    assert notes["recipe_note"] == ("recipe differs from the registry's: lr_d 0.0004 (registry 0.0002), "
-                                    "n_critic 2 (registry 1), diffaug translation (registry none)")
-    assert registry_notes(plain) == {}          # fewer steps, other logging: how long, not how it trains
-    card = model_card(toy.entry, {"training": {"steps": 40, **notes}})
-    assert "- recipe note: recipe differs from the registry's: lr_d 0.0004" in card
-    assert "- architecture note: architecture differs" in card

@@ -217,3 +217,27 @@ def test_learning_rates_decay_linearly_to_zero_from_lr_decay_from(tmp_path):
     flat.train_step()
     assert flat.opt_g.param_groups[0]["lr"] == REGISTRY["mnist-dcgan"].recipe.lr_g
     assert "decayed" not in model_card(REGISTRY["mnist-dcgan"])
+
+
+def test_a_card_says_what_its_checkpoint_changed_from_the_registry():
+    """The entry's description states the registry's recipe and widths; a checkpoint trained otherwise (a plan's
+    overrides) says so in its card, read from the checkpoint's own entry."""
+    import dataclasses
+    from gan_demo.model_card import model_card, registry_notes
+    e = REGISTRY["cifar10-wgangp"].with_config(ngf=48)
+    e = dataclasses.replace(e, recipe=dataclasses.replace(e.recipe, n_critic=1, lr_d=3e-4, diffaug="translation",
+                                                          steps=123, sample_every=7))
+    notes = registry_notes(e)
+    assert notes == {"architecture_note": "architecture differs from the registry defaults: ngf 48",
+                     "recipe_note": "recipe differs from the registry's: lr_d 0.0003 (registry 0.0001), "
+                                    "n_critic 1 (registry 5), diffaug translation (registry none)"}
+    card = model_card(e, {"training": {"steps": 123}})
+    assert "- architecture note: architecture differs from the registry defaults: ngf 48" in card
+    assert "- recipe note: recipe differs from the registry's: lr_d 0.0003" in card
+    # how long and how often it logged is not how it trains; a text model's vocabulary comes from its data
+    plain = dataclasses.replace(REGISTRY["mnist-gan"], recipe=dataclasses.replace(
+        REGISTRY["mnist-gan"].recipe, steps=5, log_every=1))
+    assert registry_notes(plain) == {} and "note" not in model_card(plain, {"training": {"steps": 5}})
+    assert registry_notes(REGISTRY["text-wgangp"].with_config(vocab=("a", "b"))) == {}
+    # a note an older export stored is kept as it was
+    assert "ngf 48, ndf 64" in model_card(e, {"training": {"architecture_note": "… ngf 48, ndf 64"}})

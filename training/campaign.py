@@ -302,28 +302,6 @@ def quick_eval(snapshot: Path, spec: RunSpec, data) -> dict:
 
 
 # --- one run (the worker process) ---------------------------------------------------------------------------
-RECIPE_BOOKKEEPING = {"steps", "log_every", "sample_every"}     # how long and how often: not how it trains
-
-
-def registry_notes(spec: RunSpec) -> dict:
-    """What a plan run changed from its registry entry, for the card (the entry's description states the
-    defaults): {"architecture_note": …, "recipe_note": …}, each only when something differs."""
-    default, recipe, notes = REGISTRY[spec.entry.name].recipe, spec.entry.recipe, {}
-    changed = [f"{f.name} {_plain(getattr(recipe, f.name))} (registry {_plain(getattr(default, f.name))})"
-               for f in dataclasses.fields(recipe)
-               if f.name not in RECIPE_BOOKKEEPING and getattr(recipe, f.name) != getattr(default, f.name)]
-    if spec.arch_overrides:
-        notes["architecture_note"] = "architecture differs from the registry defaults: " + ", ".join(
-            f"{k} {v}" for k, v in spec.arch_overrides.items())
-    if changed:
-        notes["recipe_note"] = "recipe differs from the registry's: " + ", ".join(changed)
-    return notes
-
-
-def _plain(v):
-    return list(v) if isinstance(v, tuple) else "none" if v == "" else v
-
-
 def _say(run_dir: Path, text: str) -> None:
     line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {text}"
     print(line, flush=True)
@@ -432,7 +410,6 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
                                      "eval_samples": spec.eval_samples}}
             if state.get("warm_start"):
                 training["warm_start"] = state["warm_start"]
-            training.update(registry_notes(spec))
             save_checkpoint(run_dir / BEST_FILE, entry, tensors, training=training, metrics=m)
             state["best"] = {"step": trainer.step, "score": score, "metrics": m}
         write_state(run_dir, state)
