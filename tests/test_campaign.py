@@ -254,3 +254,25 @@ def test_the_best_snapshot_compares_only_scores_of_the_same_sample_count():
     assert not replaces_best(rec(8.0, 10000), rec(8.1, 10000))
     assert replaces_best({"score": 0.05, "metrics": {}}, rec(0.06, 500)) is False   # count unknown: compared
     assert replaces_best(rec(8.0, 10000), {"score": None, "metrics": {}})
+
+
+def test_a_run_is_trained_by_one_process_at_a_time(tmp_path, mnist_root, capsys):
+    """A second campaign (another terminal, a cron job) leaves a run that a live worker holds alone, and --status
+    says who trains it; the OS releases the lock when the holder ends, however it ends."""
+    from training.campaign import lock_run, trained_by
+    plan_file = write_plan(tmp_path, TOY_RUN)
+    plan = load_plan(plan_file)
+    run_dir = plan.run_dir(plan.runs[0])
+    run_dir.mkdir(parents=True)
+    assert trained_by(run_dir) is None and "not started" not in format_status(plan)
+    held = lock_run(run_dir)
+    assert held is not None and trained_by(run_dir) == os.getpid() and lock_run(run_dir) is None
+    assert f"training (pid {os.getpid()})" in format_status(plan)
+    r = subprocess.run([sys.executable, "-m", "training", "campaign", str(plan_file), "--worker", "mnist-gan",
+                        "--data", str(mnist_root.parent)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3 and r.stderr.count("\n") == 1 and "another process is training this run" in r.stderr
+    assert main(["campaign", str(plan_file), "--data", str(mnist_root.parent)]) == 0
+    assert f"mnist-gan: being trained by another process (pid {os.getpid()}), skipped" in capsys.readouterr().out
+    assert not (run_dir / "log.jsonl").exists()              # nothing trained beside the holder
+    held.close()
+    assert trained_by(run_dir) is None and "stopped (run again to continue)" in format_status(plan)

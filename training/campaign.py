@@ -45,6 +45,7 @@ RUN_KEYS = RECIPE_KEYS | {"model", "name", "arch", "eval_every", "eval_samples",
                           "threads", "device", "seed", "save_every"}
 CAMPAIGN_KEYS = {"name", "runs_dir", "parallel", "device", "threads", "data"}
 STATE_FILE, BEST_FILE = "campaign.json", "best.safetensors"
+BUSY = 3                 # a worker's exit code when another process already trains its run
 
 
 class PlanError(Exception):
@@ -339,6 +340,51 @@ def _warm_source(plan: Plan, spec: RunSpec, run_dir: Path):
     return None, "no snapshot of this run to warm-start from"
 
 
+LOCK_FILE = "worker.lock"
+
+
+def lock_run(run_dir: Path):
+    """Hold the run folder for this process: an exclusive lock the OS releases when the process ends, however it
+    ends (so a killed worker never leaves a stale one), with the holder's pid in the file. Returns the open lock
+    file, or None when another process holds it: two workers on one run would overwrite each other's state."""
+    f = _try_lock(run_dir / LOCK_FILE)
+    if f is not None:
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+    return f
+
+
+def trained_by(run_dir: Path) -> int | None:
+    """The pid of the process training this run now, or None (the lock is free, or was never taken)."""
+    lock = run_dir / LOCK_FILE
+    if not lock.is_file():
+        return None
+    probe = _try_lock(lock)
+    if probe is not None:
+        probe.close()                    # closing releases it
+        return None
+    try:
+        return int(lock.read_text().split()[0])
+    except (ValueError, IndexError, OSError):
+        return -1                        # held, by a process that has not written its pid yet
+
+
+def _try_lock(path: Path):
+    try:
+        import fcntl
+    except ImportError:                  # no flock (Windows): keeping to one campaign per plan is then the user's job
+        return open(os.devnull, "w")
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    return f
+
+
 def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
     import torch
     from gan_demo.checkpoint import read_checkpoint, save_checkpoint
@@ -348,6 +394,10 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
     torch.set_num_threads(spec.threads)
     run_dir = plan.run_dir(spec)
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_run(run_dir)             # held until this process ends
+    if lock is None:
+        print(f"{spec.name}: another process is training this run ({run_dir}); not started twice", file=sys.stderr)
+        return BUSY
     state = read_state(run_dir)
     if is_finished(plan, spec):
         return 0
@@ -472,6 +522,9 @@ def run_campaign(plan: Plan, hours: float | None = None, only: list[str] | None 
     for s in specs:
         if s not in pending:
             out(f"{s.name}: finished earlier, skipped")
+        elif (pid := trained_by(plan.run_dir(s))) is not None:
+            pending.remove(s)
+            out(f"{s.name}: being trained by another process (pid {pid}), skipped")
     deadline = time.time() + hours * 3600 if hours else None
     procs: dict[str, subprocess.Popen] = {}
     failed = []
@@ -495,7 +548,7 @@ def run_campaign(plan: Plan, hours: float | None = None, only: list[str] | None 
             for name, p in list(procs.items()):
                 if p.poll() is not None:
                     del procs[name]
-                    (failed.append(name) if p.returncode not in (0,) else None)
+                    (failed.append(name) if p.returncode not in (0, BUSY) else None)
                     out(f"{name}: worker ended (exit {p.returncode}); {_summary(plan, plan.get(name))}")
             bars.update(procs)
             time.sleep(2)
@@ -585,9 +638,17 @@ def status_rows(plan: Plan) -> list[dict]:
         rows.append({"run": s.name, "model": s.entry.name, "step": step, "steps": s.steps,
                      "img_per_s": ips, "metric": st.get("headline", headline(s.entry)),
                      "best": best["score"] if best else None, "best_step": best["step"] if best else None,
-                     "time_left_s": left, "state": "finished" if is_finished(plan, s) else
-                     ("not started" if not d.exists() else "in progress")})
+                     "time_left_s": left, "state": _run_state(plan, s)})
     return rows
+
+
+def _run_state(plan: Plan, s: RunSpec) -> str:
+    if is_finished(plan, s):
+        return "finished"
+    if not plan.run_dir(s).exists():
+        return "not started"
+    pid = trained_by(plan.run_dir(s))
+    return "stopped (run again to continue)" if pid is None else f"training (pid {pid})"
 
 
 def _hms(s) -> str:
