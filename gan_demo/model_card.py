@@ -94,6 +94,7 @@ def metrics_table(metrics: dict) -> list[str]:
 
 
 RECIPE_BOOKKEEPING = {"steps", "log_every", "sample_every"}     # how long and how often: not how it trains
+NOTE_KEYS = ("architecture_note", "recipe_note")
 
 
 def registry_notes(entry: ModelEntry) -> dict:
@@ -101,12 +102,13 @@ def registry_notes(entry: ModelEntry) -> dict:
     defaults: {"architecture_note": …, "recipe_note": …}, each only when something differs. Read from the
     checkpoint's own entry, so every card says it, whichever run or plan made the checkpoint."""
     default = REGISTRY.get(entry.name)
-    if default is None:
+    if default is None or type(entry.config) is not type(default.config):
         return {}
 
     def changed(mine, theirs, skip):
+        same = lambda a, b: (tuple(a) if isinstance(a, list) else a) == (tuple(b) if isinstance(b, list) else b)
         return [(f.name, getattr(mine, f.name), getattr(theirs, f.name)) for f in dataclasses.fields(mine)
-                if f.name not in skip and getattr(mine, f.name) != getattr(theirs, f.name)]
+                if f.name not in skip and not same(getattr(mine, f.name), getattr(theirs, f.name))]
 
     arch = changed(entry.config, default.config, {"vocab"})          # a text model's vocabulary comes from its data
     recipe = changed(entry.recipe, default.recipe, RECIPE_BOOKKEEPING)
@@ -157,7 +159,9 @@ def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int 
                  if r.lr_decay_from else ""),
               f"- **Data**: {entry.dataset}; licence: {entry.license}"]
     if train:
-        train = {**registry_notes(entry), **train}      # a note stored by an older export wins
+        # computed from the checkpoint's own entry; notes older exports stored (some listed settings at their
+        # defaults) are replaced
+        train = {**{k: v for k, v in train.items() if k not in NOTE_KEYS}, **registry_notes(entry)}
         lines += ["", "## Training", ""]
         shown = {"wall_time_s": ("wall time", lambda v: f"{v / 60:.0f} min"),
                  "images_seen": ("images seen", "{:,}".format), "hardware": ("hardware", hardware_text)}

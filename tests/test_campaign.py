@@ -264,15 +264,24 @@ def test_a_run_is_trained_by_one_process_at_a_time(tmp_path, mnist_root, capsys)
     plan = load_plan(plan_file)
     run_dir = plan.run_dir(plan.runs[0])
     run_dir.mkdir(parents=True)
-    assert trained_by(run_dir) is None and "not started" not in format_status(plan)
+    assert trained_by(run_dir) is None and "stopped (run again to continue)" in format_status(plan)
     held = lock_run(run_dir)
     assert held is not None and trained_by(run_dir) == os.getpid() and lock_run(run_dir) is None
     assert f"training (pid {os.getpid()})" in format_status(plan)
     r = subprocess.run([sys.executable, "-m", "training", "campaign", str(plan_file), "--worker", "mnist-gan",
                         "--data", str(mnist_root.parent)], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 3 and r.stderr.count("\n") == 1 and "another process is training this run" in r.stderr
+    assert r.returncode == 3 and "another process is training this run" in r.stderr.strip().splitlines()[-1]
     assert main(["campaign", str(plan_file), "--data", str(mnist_root.parent)]) == 0
     assert f"mnist-gan: being trained by another process (pid {os.getpid()}), skipped" in capsys.readouterr().out
     assert not (run_dir / "log.jsonl").exists()              # nothing trained beside the holder
     held.close()
     assert trained_by(run_dir) is None and "stopped (run again to continue)" in format_status(plan)
+    # held by a process that is then killed: the OS frees the lock
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from training.campaign import lock_run; f = lock_run(Path(sys.argv[1])); "
+                               "print('held', flush=True); time.sleep(600)", str(run_dir)],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held" and trained_by(run_dir) == holder.pid
+    holder.kill()
+    holder.wait(timeout=30)
+    assert trained_by(run_dir) is None and lock_run(run_dir) is not None

@@ -239,5 +239,10 @@ def test_a_card_says_what_its_checkpoint_changed_from_the_registry():
         REGISTRY["mnist-gan"].recipe, steps=5, log_every=1))
     assert registry_notes(plain) == {} and "note" not in model_card(plain, {"training": {"steps": 5}})
     assert registry_notes(REGISTRY["text-wgangp"].with_config(vocab=("a", "b"))) == {}
-    # a note an older export stored is kept as it was
-    assert "ngf 48, ndf 64" in model_card(e, {"training": {"architecture_note": "… ngf 48, ndf 64"}})
+    # a note an older export stored (listing a setting at its default) gives way to the checkpoint's own entry
+    card = model_card(e, {"training": {"architecture_note": "… ngf 48, ndf 64"}})
+    assert "ndf 64" not in card and "architecture differs from the registry defaults: ngf 48" in card
+    assert "architecture note" not in model_card(REGISTRY["text-wgangp"], {"training": {"architecture_note": "dim 256"}})
+    # another architecture under a registry name, widths given as a list: no crash, no false note
+    assert registry_notes(dataclasses.replace(REGISTRY["mnist-dcgan"], name="mnist-gan")) == {}
+    assert registry_notes(REGISTRY["mnist-gan"].with_config(g_hidden=[128, 256, 512])) == {}

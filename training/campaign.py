@@ -343,12 +343,15 @@ def _warm_source(plan: Plan, spec: RunSpec, run_dir: Path):
 LOCK_FILE = "worker.lock"
 
 
-def lock_run(run_dir: Path):
+def lock_run(run_dir: Path, wait: float = 2.0):
     """Hold the run folder for this process: an exclusive lock the OS releases when the process ends, however it
     ends (so a killed worker never leaves a stale one), with the holder's pid in the file. Returns the open lock
-    file, or None when another process holds it: two workers on one run would overwrite each other's state."""
-    f = _try_lock(run_dir / LOCK_FILE)
-    if f is not None:
+    file, or None when another process holds it for `wait` seconds (a `--status` probe holds it for microseconds):
+    two workers on one run would overwrite each other's state."""
+    t0 = time.time()
+    while (f := _try_lock(run_dir / LOCK_FILE, "a+")) is None and time.time() - t0 < wait:
+        time.sleep(0.05)
+    if f is not None and f is not NO_LOCK:
         f.seek(0)
         f.truncate()
         f.write(f"{os.getpid()}\n")
@@ -361,7 +364,7 @@ def trained_by(run_dir: Path) -> int | None:
     lock = run_dir / LOCK_FILE
     if not lock.is_file():
         return None
-    probe = _try_lock(lock)
+    probe = _try_lock(lock, "r")         # read-only: --status works on folders it may not write
     if probe is not None:
         probe.close()                    # closing releases it
         return None
@@ -371,17 +374,30 @@ def trained_by(run_dir: Path) -> int | None:
         return -1                        # held, by a process that has not written its pid yet
 
 
-def _try_lock(path: Path):
+class _NoLock:
+    """Stands in for a lock where the OS or the file system has none (no fcntl, or flock unsupported): one
+    campaign per plan is then the user's to keep."""
+    def close(self):
+        pass
+
+
+NO_LOCK = _NoLock()
+
+
+def _try_lock(path: Path, mode: str):
     try:
         import fcntl
-    except ImportError:                  # no flock (Windows): keeping to one campaign per plan is then the user's job
-        return open(os.devnull, "w")
-    f = open(path, "a+")
+    except ImportError:
+        return NO_LOCK
+    f = open(path, mode)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    except BlockingIOError:              # held by another open file: another process, or another probe
         f.close()
         return None
+    except OSError:                      # a file system without flock (some network mounts)
+        f.close()
+        return NO_LOCK
     return f
 
 
