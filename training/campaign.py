@@ -654,16 +654,16 @@ def status_rows(plan: Plan) -> list[dict]:
         rows.append({"run": s.name, "model": s.entry.name, "step": step, "steps": s.steps,
                      "img_per_s": ips, "metric": st.get("headline", headline(s.entry)),
                      "best": best["score"] if best else None, "best_step": best["step"] if best else None,
-                     "time_left_s": left, "state": _run_state(plan, s)})
+                     "time_left_s": left, "state": _run_state(plan, s, d)})
     return rows
 
 
-def _run_state(plan: Plan, s: RunSpec) -> str:
+def _run_state(plan: Plan, s: RunSpec, run_dir: Path) -> str:
     if is_finished(plan, s):
         return "finished"
-    if not plan.run_dir(s).exists():
+    if not run_dir.exists():
         return "not started"
-    pid = trained_by(plan.run_dir(s))
+    pid = trained_by(run_dir)
     return "stopped (run again to continue)" if pid is None else f"training (pid {pid})"
 
 
