@@ -285,3 +285,18 @@ def test_a_run_is_trained_by_one_process_at_a_time(tmp_path, mnist_root, capsys)
     holder.kill()
     holder.wait(timeout=30)
     assert trained_by(run_dir) is None and lock_run(run_dir) is not None
+    # a holder that forked (CelebA's decoder pool) and is then killed: its live child does not keep the lock
+    holder = subprocess.Popen([sys.executable, "-c", "import os, sys, time; from pathlib import Path; "
+                               "from training.campaign import lock_run; f = lock_run(Path(sys.argv[1])); "
+                               "child = os.fork(); child or time.sleep(600); "
+                               "print(child, flush=True); time.sleep(600)", str(run_dir)],
+                              cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    child = int(holder.stdout.readline())
+    try:
+        assert trained_by(run_dir) == holder.pid
+        holder.kill()
+        holder.wait(timeout=30)
+        os.kill(child, 0)                                    # the child lives on
+        assert trained_by(run_dir) is None
+    finally:
+        os.kill(child, 9)

@@ -47,8 +47,8 @@ def test_resume_is_exact(tmp_path, mnist_root, name):
 def test_short_training_on_real_mnist_exports_a_loadable_generator(tmp_path, mnist_root, monkeypatch):
     data = _mnist_slice(mnist_root, 512)
     events = []
-    t = Trainer(REGISTRY["mnist-gan"], data, tmp_path / "run", steps=30, batch=32, device="cpu", log_every=10,
-                sample_every=15, progress=False, callback=events.append)
+    t = Trainer(REGISTRY["mnist-gan"], data, tmp_path / "run", steps=30, batch=32, lr=5e-4, device="cpu",
+                log_every=10, sample_every=15, progress=False, callback=events.append)
     t.train()
     run = tmp_path / "run"
     for f in ("config.json", "log.jsonl", "resume.pt", "generator.safetensors", "progress.gif", "losses.png"):
@@ -64,6 +64,11 @@ def test_short_training_on_real_mnist_exports_a_loadable_generator(tmp_path, mni
     assert g.sample(seeds=[0, 1]).shape == (2, 28, 28, 1)
     assert g.directions.shape == (10, 100)
     assert g.training_info["steps"] == 30 and "CPU" in g.training_info["hardware"]
+    # the overrides are part of the checkpoint's entry, so its card says how it was trained
+    entry, _, _ = read_checkpoint(dest)
+    assert (entry.recipe.batch, entry.recipe.lr_g, entry.recipe.lr_d) == (32, 5e-4, 5e-4)
+    card = dest.with_suffix(".md").read_text()
+    assert "batch 32 (registry 64)" in card and "lr_g 0.0005 (registry 0.0002)" in card, card
 
 
 def _write_log(run_dir, records, cut_last=False):

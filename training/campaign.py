@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 import tomllib
 from pathlib import Path
 
@@ -356,7 +357,23 @@ def lock_run(run_dir: Path, wait: float = 2.0):
         f.truncate()
         f.write(f"{os.getpid()}\n")
         f.flush()
+        _HELD.add(f)
     return f
+
+
+# Lock files this process holds. A forked child (CelebA's decoder pool) inherits them, and a flock lasts while any
+# copy is open: so a child closes its copies at once, and a killed worker's children never keep its run locked.
+_HELD: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _close_inherited_locks() -> None:
+    for f in list(_HELD):
+        f.close()                        # only this child's copy: the parent keeps its lock
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
 
 
 def trained_by(run_dir: Path) -> int | None:
@@ -452,7 +469,7 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
             trainer.elapsed = float((meta.get("training") or {}).get("wall_time_s", 0.0))
             state["warm_start"] = (f"from {what} at step {trainer.step} with a fresh discriminator "
                                    f"({warm})")
-            _say(run_dir, f"{warm}: warm-starting {state['warm_start']}")
+            _say(run_dir, f"warm-starting {state['warm_start']}")
     state.update(plan=plan.name, run=spec.name, model=spec.entry.name, steps_target=spec.steps,
                  batch=spec.entry.recipe.batch, headline=headline(spec.entry))
     state.setdefault("evaluations", [])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import json
 import pickle
@@ -122,7 +123,9 @@ class Trainer:
         init_state = None
         if init_from is not None:                # fine-tune a shipped or exported generator, at its own widths
             entry, init_state = _fine_tune_source(init_from, entry)
-        self.entry, self.seed = entry, seed
+        # the checkpoint's entry carries the recipe it was trained with (--lr/--batch of the CLI or the app), so
+        # its card's Loss line and recipe note say what happened, not the registry's defaults
+        self.entry, self.seed = dataclasses.replace(entry, recipe=self.recipe), seed
         self.device = pick_device(device)
         self.cuda = self.device.type == "cuda"
         if self.cuda:       # fixed shapes every step: let cuDNN time its convolution algorithms once and keep the best
