@@ -252,6 +252,9 @@ class Job:
 
     # --- 1. the machine -------------------------------------------------------------------------------------
     def preflight(self):
+        if not self.data.exists():               # before torch's import, which takes a while on a busy machine
+            raise Fatal(f"missing data: '{self.data}' does not exist (give the folder holding "
+                        f"celeba/celeba128-webp.tar.gz and text/lines.txt)")
         import torch
         self.manifest.update(torch=torch.__version__, python=sys.version.split()[0], cpus=os.cpu_count())
         if self.mode == "gpu":
@@ -274,9 +277,6 @@ class Job:
             free = shutil.disk_usage(path).free
             if free < need:
                 raise Fatal(f"disk full: {_human(free)} free at {path}, the plan needs {_human(need)}")
-        if not self.data.exists():
-            raise Fatal(f"missing data: '{self.data}' does not exist (give the folder holding "
-                        f"celeba/celeba128-webp.tar.gz and text/lines.txt)")
         from gan_demo.paths import STANDARD_PATHS
         missing, models = [], []
         for model in plan_models():              # the standard layout only: any other folder is not the data
