@@ -57,6 +57,9 @@ arch = {g_hidden = [32, 64, 128], d_hidden = [128, 64, 32]}
     ('[[run]]\nmodel = "mnist-gan"\n[[run]]\nmodel = "mnist-gan"\n', "two runs are named 'mnist-gan'"),
     ('[[run]]\nmodel = "mnist-gan"\nsteps = [\n', "not valid TOML"),
     ('', "lists no runs"),
+    ('[[run]]\nmodel = "mnist-gan"\ntargets = {sharpness = 1}\n', "unknown target metric 'sharpness'"),
+    ('[[run]]\nmodel = "mnist-gan"\ntargets = {classifier_fid = "low"}\n', "targets.classifier_fid must be a number"),
+    ('[[run]]\nmodel = "mnist-gan"\ntargets = 10\n', "'targets' must be a table"),
 ])
 def test_bad_plans_fail_at_once_naming_the_file(tmp_path, capsys, body, needle):
     plan = write_plan(tmp_path, body)
@@ -230,6 +233,36 @@ def test_a_candidate_ships_only_with_a_measured_headline_that_beats_the_shipped_
     assert "does not beat" in why_not_ship(entry, 9.5, 8.0)
     assert "measured" in why_not_ship(entry, None, 8.0) and "measured" in why_not_ship(entry, None, None)
     assert shipped_note(entry, 8.0, 9.0).endswith("8, shipped was 9") and "-" in shipped_note(entry, None, None)
+
+
+def test_meeting_more_of_a_runs_targets_comes_before_the_headline(tmp_path):
+    """mnist-dcgan's targets are 95% well-formed digits, classifier-FID ≤ 10 and a class entropy ≥ 0.98·log 10. A
+    snapshot that passes 95% at classifier-FID 7.9 is kept and shipped over one at 6.9 that stays at 94.4%."""
+    from training.campaign import replaces_best, targets_missed, why_not_ship
+    targets = {"confidently_classified": 0.95, "classifier_fid": 10, "class_entropy_ratio": 0.98}
+
+    def rec(fid, share):
+        return {"score": fid, "metrics": {"classifier_fid": fid, "classifier_fid_samples": 10000,
+                                          "confidently_classified": share, "class_entropy_ratio": 0.999}}
+    all_met, short = rec(7.9, 0.9524), rec(6.9, 0.9436)
+    assert targets_missed(all_met["metrics"], targets) == 0 and targets_missed(short["metrics"], targets) == 1
+    assert targets_missed({}, targets) == 3 and targets_missed(None, {}) == 0     # a metric not measured misses
+    assert targets_missed({"classifier_fid": 10.0}, {"classifier_fid": 10}) == 0  # at the target: met
+    assert replaces_best(short, all_met, targets) and not replaces_best(all_met, short, targets)
+    assert replaces_best(all_met, rec(7.5, 0.951), targets)      # as many met: the lower classifier-FID
+    assert replaces_best(all_met, short) is True                  # without targets: the headline alone
+    entry = REGISTRY["mnist-dcgan"]
+    assert why_not_ship(entry, 7.9, 6.9, (0, 1)) is None
+    assert why_not_ship(entry, 6.5, 7.9, (1, 0)) == "it misses 1 of the run's targets, the shipped checkpoint 0"
+    assert "does not beat" in why_not_ship(entry, 8.0, 7.9, (0, 0))
+    plan = load_plan(write_plan(tmp_path, TOY_RUN + "targets = {confidently_classified = 0.92, classifier_fid = 50}\n"))
+    assert plan.runs[0].targets == {"confidently_classified": 0.92, "classifier_fid": 50}
+    run_dir = plan.run_dir(plan.runs[0])
+    run_dir.mkdir(parents=True)
+    (run_dir / "campaign.json").write_text(json.dumps({"headline": "classifier_fid", "best": {
+        "step": 40, "score": 41.7, "metrics": {"classifier_fid": 41.7, "confidently_classified": 0.844}}}))
+    row = [r for r in format_status(plan).splitlines() if r.startswith("mnist-gan")][0]
+    assert "classifier_fid 41.7@40" in row and " 1/2 " in row
 
 
 def test_the_files_beside_a_checkpoint_are_named_in_one_place(tmp_path):

@@ -43,7 +43,10 @@ from gan_demo.registry import REGISTRY, ModelEntry
 RECIPE_KEYS = {"steps", "batch", "lr_g", "lr_d", "betas", "n_critic", "gp_weight", "ema", "flip", "diffaug",
                "label_smoothing", "code_weight", "lr_decay_from", "log_every", "sample_every"}
 RUN_KEYS = RECIPE_KEYS | {"model", "name", "arch", "eval_every", "eval_samples", "export_samples", "hours",
-                          "threads", "device", "seed", "save_every"}
+                          "threads", "device", "seed", "save_every", "targets"}
+# metrics a run's `targets` may name: met at or below the target (LOWER_IS_BETTER), else at or above it
+LOWER_IS_BETTER = {"classifier_fid", "fid", "kid", "js_4gram", "conditional_error", "verbatim_training_lines"}
+HIGHER_IS_BETTER = {"confidently_classified", "class_entropy_ratio", "conditional_accuracy", "word_validity"}
 CAMPAIGN_KEYS = {"name", "runs_dir", "parallel", "device", "threads", "data"}
 STATE_FILE, BEST_FILE = "campaign.json", "best.safetensors"
 BUSY = 3                 # a worker's exit code when another process already trains its run
@@ -67,6 +70,7 @@ class RunSpec:
     seed: int
     save_every: int
     arch_overrides: dict
+    targets: dict = dataclasses.field(default_factory=dict)   # metric → the quality the run aims at
 
     @property
     def steps(self) -> int:
@@ -189,6 +193,15 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
     hours = run.get("hours")
     if hours is not None:
         _positive(where, "hours", hours)
+    targets = run.get("targets", {})
+    if not isinstance(targets, dict):
+        raise PlanError(f"{where}: 'targets' must be a table, e.g. targets = {{classifier_fid = 10}}")
+    for k, v in targets.items():
+        if k not in LOWER_IS_BETTER | HIGHER_IS_BETTER:
+            raise PlanError(f"{where}: unknown target metric '{k}' (known: "
+                            f"{', '.join(sorted(LOWER_IS_BETTER | HIGHER_IS_BETTER))})")
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+            raise PlanError(f"{where}: targets.{k} must be a number ≥ 0, got {v!r}")
     steps = entry.recipe.steps
     return RunSpec(name=str(run.get("name", entry.name)), entry=entry,
                    eval_every=_positive(where, "eval_every", run.get("eval_every", max(steps // 10, 1)), int),
@@ -198,7 +211,7 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
                    hours=hours, threads=_positive(where, "threads", run.get("threads", camp.get("threads", 1)), int),
                    device=str(run.get("device", camp.get("device", "cpu"))), seed=int(run.get("seed", 0)),
                    save_every=_positive(where, "save_every", run.get("save_every", entry.recipe.sample_every), int),
-                   arch_overrides=dict(arch))
+                   arch_overrides=dict(arch), targets=dict(targets))
 
 
 def _check_data(path: Path, specs: list[RunSpec], data) -> None:
@@ -250,12 +263,25 @@ def recounted(best: dict | None, evaluation: dict) -> bool:
     return best is not None and _eval_samples(best) not in (None, _eval_samples(evaluation))
 
 
-def replaces_best(best: dict | None, evaluation: dict) -> bool:
+def targets_missed(metrics: dict | None, targets: dict) -> int:
+    """How many of a run's targets a metrics dict misses (a metric it lacks counts as missed)."""
+    def met(key, target):
+        v = (metrics or {}).get(key)
+        return v is not None and (v <= target if key in LOWER_IS_BETTER else v >= target)
+    return sum(not met(k, t) for k, t in targets.items())
+
+
+def replaces_best(best: dict | None, evaluation: dict, targets: dict | None = None) -> bool:
     """Whether an evaluation record becomes the run's best: the first; one not measurable here (score None: the
     latest snapshot is kept); one `recounted` against the best (the export measures again before anything
-    ships); or a lower score."""
+    ships); one that meets more of the run's targets; or, meeting as many, a lower score. (A digit model can
+    pass 95% well-formed digits at a snapshot whose classifier-FID, still within its target, is not the lowest.)"""
     if best is None or evaluation["score"] is None or best["score"] is None or recounted(best, evaluation):
         return True
+    if targets:
+        new, old = targets_missed(evaluation.get("metrics"), targets), targets_missed(best.get("metrics"), targets)
+        if new != old:
+            return new < old
     return evaluation["score"] < best["score"]
 
 
@@ -485,7 +511,7 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
         if recounted(best, rec):
             _say(run_dir, f"evaluations now use {_eval_samples(rec)} samples, the best so far used "
                           f"{_eval_samples(best)}: the best restarts from this one")
-        if replaces_best(best, rec):
+        if replaces_best(best, rec, spec.targets):
             entry, tensors, meta = read_checkpoint(path)
             training = {**(meta.get("training") or {}),
                         "campaign": {"plan": plan.name, "run": f"{plan.name}/{spec.name}", "best_step": trainer.step,
@@ -671,6 +697,8 @@ def status_rows(plan: Plan) -> list[dict]:
         rows.append({"run": s.name, "model": s.entry.name, "step": step, "steps": s.steps,
                      "img_per_s": ips, "metric": st.get("headline", headline(s.entry)),
                      "best": best["score"] if best else None, "best_step": best["step"] if best else None,
+                     "targets_met": (len(s.targets) - targets_missed(best.get("metrics"), s.targets)
+                                     if best and s.targets else None), "targets": len(s.targets),
                      "time_left_s": left, "state": _run_state(plan, s, d)})
     return rows
 
@@ -692,18 +720,19 @@ def _hms(s) -> str:
 
 
 def format_status(plan: Plan) -> str:
-    head = f"{'run':22s} {'steps':>13s} {'img/s':>7s} {'best metric':>26s} {'time left':>9s}  state"
+    head = f"{'run':22s} {'steps':>13s} {'img/s':>7s} {'best metric':>26s} {'targets':>7s} {'time left':>9s}  state"
     lines = [f"campaign '{plan.name}' ({plan.path}), runs in {plan.runs_dir}", head, "-" * len(head)]
     for r in status_rows(plan):
         best = f"{r['metric']} {r['best']:.4g}@{r['best_step']}" if r["best"] is not None else "-"
         ips = f"{r['img_per_s']:.0f}" if r["img_per_s"] else "-"
-        lines.append(f"{r['run']:22s} {r['step']:>6d}/{r['steps']:<6d} {ips:>7s} {best:>26s} "
+        met = f"{r['targets_met']}/{r['targets']}" if r["targets_met"] is not None else "-"
+        lines.append(f"{r['run']:22s} {r['step']:>6d}/{r['steps']:<6d} {ips:>7s} {best:>26s} {met:>7s} "
                      f"{_hms(r['time_left_s']):>9s}  {r['state']}")
     return "\n".join(lines)
 
 
-def shipped_score(entry: ModelEntry) -> float | None:
-    """The shipped checkpoint's value of the model's headline metric (None when not shipped or not measured)."""
+def shipped_metrics(entry: ModelEntry) -> dict | None:
+    """The shipped checkpoint's metrics (None when nothing is shipped or it cannot be read)."""
     from gan_demo.checkpoint import CheckpointError, read_checkpoint
     from gan_demo.generator import weights_dir
     path = weights_dir() / entry.weights_file
@@ -711,15 +740,29 @@ def shipped_score(entry: ModelEntry) -> float | None:
         _, _, meta = read_checkpoint(path)
     except (CheckpointError, FileNotFoundError):
         return None
-    return headline_value(entry, meta.get("metrics") or {})
+    return meta.get("metrics") or {}
 
 
-def why_not_ship(entry: ModelEntry, new: float | None, old: float | None) -> str | None:
+def shipped_score(entry: ModelEntry) -> float | None:
+    """The shipped checkpoint's value of the model's headline metric (None when not shipped or not measured)."""
+    metrics = shipped_metrics(entry)
+    return None if metrics is None else headline_value(entry, metrics)
+
+
+def why_not_ship(entry: ModelEntry, new: float | None, old: float | None,
+                 targets_missed_new_old: tuple[int, int] | None = None) -> str | None:
     """Why a candidate whose headline metric is `new` may not replace the shipped checkpoint (`old`; None when
-    nothing is shipped), or None when it may (lower is better for every headline metric)."""
+    nothing is shipped), or None when it may (lower is better for every headline metric). With the run's targets
+    (how many each misses), meeting more of them comes first."""
     if new is None:
         return f"no {headline(entry)} measured (evaluate it, or --force)"
-    if old is not None and new >= old:
+    if old is None:
+        return None
+    if targets_missed_new_old and targets_missed_new_old[0] != targets_missed_new_old[1]:
+        new_missed, old_missed = targets_missed_new_old
+        return None if new_missed < old_missed else \
+            f"it misses {new_missed} of the run's targets, the shipped checkpoint {old_missed}"
+    if new >= old:
         return f"{headline(entry)} {new:.4g} does not beat the shipped {old:.4g}"
     return None
 
@@ -743,8 +786,11 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
     export_run(run_dir, to=staged, source=BEST_FILE)
     image = not (spec.entry.dataset == "mnist" or spec.entry.is_text)
     full = evaluate(str(staged), plan.data, n=spec.export_samples, fid=image, write=False)
+    shipped = shipped_metrics(spec.entry)
     new, old = headline_value(spec.entry, full), shipped_score(spec.entry)
-    why = None if force else why_not_ship(spec.entry, new, old)
+    missed = ((targets_missed(full, spec.targets), targets_missed(shipped, spec.targets))
+              if spec.targets and shipped is not None else None)
+    why = None if force else why_not_ship(spec.entry, new, old, missed)
     if why:
         out(f"{spec.name}: not exported: {why}")
         staged.unlink(missing_ok=True)
@@ -761,7 +807,9 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
         src.unlink()
     ship_run_files(run_dir, dest.parent, spec.entry.name)
     readme_grid(spec.entry, dest)
-    out(f"{spec.name}: exported {dest} ({shipped_note(spec.entry, new, old)})")
+    met = (f"; targets met {len(spec.targets) - missed[0]}/{len(spec.targets)}, shipped was "
+           f"{len(spec.targets) - missed[1]}/{len(spec.targets)}" if missed else "")
+    out(f"{spec.name}: exported {dest} ({shipped_note(spec.entry, new, old)}{met})")
     return dest
 
 
