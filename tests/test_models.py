@@ -210,8 +210,7 @@ def test_learning_rates_decay_linearly_to_zero_from_lr_decay_from(tmp_path):
     scale = [1, 1, 1, 1, 1, 0.75, 0.5, 0.25]               # the rate each step trained with (steps 0–7)
     assert [lr for pair in seen for lr in pair] == pytest.approx([lr * s for s in scale for lr in (1e-4, 4e-4)])
     assert t.training_info()["lr_decay_from"] == 4
-    assert "decayed linearly to 0 from step 4 to 8" in model_card(dataclasses.replace(
-        e, recipe=t.recipe), {"training": t.training_info()})
+    assert "decayed linearly to 0 from step 4 to 8" in model_card(t.entry, {"training": t.training_info()})
     flat = Trainer(REGISTRY["mnist-dcgan"].with_config(ngf=8, ndf=8), data, tmp_path / "flat", steps=8, batch=4,
                    device="cpu", progress=False)
     flat.train_step()

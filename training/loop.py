@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import datetime as dt
 import json
 import pickle
@@ -117,15 +116,15 @@ class Trainer:
                      "sample_every": sample_every or r.sample_every}
         if lr:
             overrides.update(lr_g=lr, lr_d=lr)
-        self.recipe: Recipe = Recipe(**{**r.__dict__, **overrides})
+        # the entry carries the recipe it trains with (--lr/--batch of the CLI or the app): so do config.json and the
+        # checkpoint, whose card's Loss line and recipe note then say what happened, not the registry's defaults
+        entry = entry.with_recipe(**overrides)
         if entry.is_text:        # the data's vocabulary and length: part of the architecture, so of the checkpoint
             entry = entry.with_config(vocab=tuple(data.codec.vocab), seq_len=data.codec.max_len)
         init_state = None
         if init_from is not None:                # fine-tune a shipped or exported generator, at its own widths
             entry, init_state = _fine_tune_source(init_from, entry)
-        # the checkpoint's entry carries the recipe it was trained with (--lr/--batch of the CLI or the app), so
-        # its card's Loss line and recipe note say what happened, not the registry's defaults
-        self.entry, self.seed = dataclasses.replace(entry, recipe=self.recipe), seed
+        self.entry, self.seed = entry, seed
         self.device = pick_device(device)
         self.cuda = self.device.type == "cuda"
         if self.cuda:       # fixed shapes every step: let cuDNN time its convolution algorithms once and keep the best
@@ -203,6 +202,10 @@ class Trainer:
                        "init_from": str(init_from) if init_from else None,
                        "world_size": self.world, "sync_bn": self.sync_bn}
         self._calibrated = None          # (step, batches) → the recalibrated EMA generator (previews and export)
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.entry.recipe
 
     def _open_run_folder(self) -> None:
         """The run folder and its config.json: written when training starts, never by the constructor."""
