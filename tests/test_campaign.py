@@ -77,6 +77,13 @@ def test_missing_data_path_and_missing_plan(tmp_path, capsys):
     assert "no such plan file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("plan", sorted((ROOT / "training" / "plans").glob("*.toml")), ids=lambda p: p.name)
+def test_the_repositorys_plans_load(plan):
+    """Every shipped plan passes the checks a run would meet at start (a typo fails here, not hours into a session)."""
+    loaded = load_plan(plan, check_data=False)
+    assert loaded.runs and len({s.name for s in loaded.runs}) == len(loaded.runs)
+
+
 def test_face_runs_need_their_data_before_starting(tmp_path):
     plan = write_plan(tmp_path, '[[run]]\nmodel = "celeba64-dcgan"\n')
     (tmp_path / "empty").mkdir()

@@ -44,6 +44,19 @@ def test_resume_is_exact(tmp_path, mnist_root, name):
     assert [r["step"] for r in resumed.run.read_log()] == [2, 3, 4, 6]   # step 3 ended the first half
 
 
+def test_a_resumed_run_trains_at_the_rates_it_is_given_not_the_saved_ones(tmp_path, mnist_root):
+    """A plan may change a run's rates when extending it; the saved optimisers must not bring the old ones back."""
+    data = _mnist_slice(mnist_root)
+    kw = dict(batch=8, device="cpu", log_every=2, sample_every=100, progress=False)
+    Trainer(REGISTRY["mnist-wgangp"], data, tmp_path / "run", steps=2, **kw).train()
+    faster = REGISTRY["mnist-wgangp"].with_recipe(lr_g=2e-4, lr_d=3e-4)
+    resumed = Trainer(faster, data, tmp_path / "run", steps=4, **kw)
+    resumed.load_resume()
+    assert [g["lr"] for g in resumed.opt_g.param_groups] == [2e-4]
+    assert [g["lr"] for g in resumed.opt_d.param_groups] == [3e-4]
+    assert resumed.opt_d.state       # the moments were restored: only the rates come from the recipe
+
+
 def test_short_training_on_real_mnist_exports_a_loadable_generator(tmp_path, mnist_root, monkeypatch):
     data = _mnist_slice(mnist_root, 512)
     events = []

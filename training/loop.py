@@ -237,6 +237,7 @@ class Trainer:
             self.G_ema.load_state_dict(state["G_ema"])
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
+            self.set_learning_rates()    # the saved optimisers carry the old rates: a plan may have changed them
             self.gen.set_state(state["gen"].cpu())
             self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         except FileNotFoundError:
@@ -267,13 +268,17 @@ class Trainer:
         start, end = self.recipe.lr_decay_from, self.recipe.steps
         return 1.0 if not start or self.step < start else max(end - self.step, 0) / (end - start)
 
+    def set_learning_rates(self) -> None:
+        """The optimisers' rates from the recipe at this step, so a resumed run follows the plan it is given."""
+        scale = self.learning_rate_scale()
+        for opt, lr in ((self.opt_g, self.recipe.lr_g), (self.opt_d, self.recipe.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * scale
+
     def train_step(self) -> None:
         r, loss = self.recipe, self.recipe.loss
-        if r.lr_decay_from:           # set from the recipe each step, so a resumed run follows the plan it is given
-            scale = self.learning_rate_scale()
-            for opt, lr in ((self.opt_g, r.lr_g), (self.opt_d, r.lr_d)):
-                for group in opt.param_groups:
-                    group["lr"] = lr * scale
+        if r.lr_decay_from:
+            self.set_learning_rates()
         B = r.batch                      # the global batch; each rank computes its own rows of it
         G, D = self._g, self._d
         # DiffAugment: D only ever sees augmented images, real and fake alike (a no-op without a policy)
