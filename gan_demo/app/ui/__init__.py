@@ -84,8 +84,8 @@ def _wire_projection(tabs, p, i, e) -> None:
 
 
 def _wire_page_load(demo, f, i, e, d, t, p) -> None:
-    """On each visit: menus show which checkpoints are usable, the best model is selected, a first grid and first
-    sentences appear."""
+    """On each visit: menus show which checkpoints are usable, the best model is selected, a first grid of faces,
+    first sentences and a first grid of digits appear."""
     def menus():
         image = refreshed_menu("image")
         return (image, image, image, refreshed_menu("conditional"), refreshed_menu("text"), image,
@@ -95,7 +95,8 @@ def _wire_page_load(demo, f, i, e, d, t, p) -> None:
     demo.load(menus, None, menus_out, api_visibility="private").then(
         f.first_grid, [f.model, f.seed, f.count, f.truncation], [f.gallery, f.download, f.note],
         preprocess=False, api_visibility="private", **MODEL_WORK).then(
-        t.first_sentences, t.inputs, [t.table, t.summary], preprocess=False, api_visibility="private", **MODEL_WORK)
+        t.first_sentences, t.inputs, [t.table, t.summary], preprocess=False, api_visibility="private", **MODEL_WORK).then(
+        d.first_grid, d.inputs, d.outputs, preprocess=False, api_visibility="private", **MODEL_WORK)
 
 
 def _wire_my_runs(demo, tr, f, i, e, d, t, p) -> None:

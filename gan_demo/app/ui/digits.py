@@ -24,6 +24,14 @@ def digits(model, chosen, seed, count, all_digits, request: gr.Request = None):
     return png_file(grid.image), f"Rows, top to bottom: digits {', '.join(map(str, grid.digits))}. Columns: {seeds}."
 
 
+def first_grid(model, chosen, seed, count, all_digits):
+    """The grid shown when the page opens; none (and no error box) while no conditional model can load."""
+    try:
+        return digits(model, chosen, seed, count, all_digits)
+    except gr.Error:
+        return None, ""
+
+
 def build() -> SimpleNamespace:
     with gr.Tab("Digits", id="digits"):
         gr.Markdown(INTRO)
@@ -43,4 +51,4 @@ def build() -> SimpleNamespace:
     inputs, outputs = [model, chosen, seed, count, all_digits], [grid, caption]
     gr.on([run.click, seed.submit], digits, inputs, outputs, api_name="digits", preprocess=False, **MODEL_WORK)
     on_random_seed(dice, seed, digits, inputs, outputs)
-    return SimpleNamespace(model=model)
+    return SimpleNamespace(model=model, inputs=inputs, outputs=outputs, first_grid=first_grid)
