@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from gan_demo.loss_history import read_loss_history
@@ -60,6 +61,8 @@ arch = {g_hidden = [32, 64, 128], d_hidden = [128, 64, 32]}
     ('[[run]]\nmodel = "mnist-gan"\ntargets = {sharpness = 1}\n', "unknown target metric 'sharpness'"),
     ('[[run]]\nmodel = "mnist-gan"\ntargets = {classifier_fid = "low"}\n', "targets.classifier_fid must be a number"),
     ('[[run]]\nmodel = "mnist-gan"\ntargets = 10\n', "'targets' must be a table"),
+    ('[[run]]\nmodel = "mnist-gan"\nstart_from = "best"\n', "start_from must be one of own, shipped"),
+    ('[[run]]\nmodel = "mnist-gan"\nd_warmup = -1\n', "d_warmup must be a whole number of steps"),
 ])
 def test_bad_plans_fail_at_once_naming_the_file(tmp_path, capsys, body, needle):
     plan = write_plan(tmp_path, body)
@@ -180,6 +183,49 @@ def test_kill_and_rerun_equals_one_uninterrupted_run(tmp_path, mnist_root):
             os.environ.pop("GAN_DEMO_WEIGHTS_DIR", None)
         else:
             os.environ["GAN_DEMO_WEIGHTS_DIR"] = env_before
+
+
+def test_start_from_shipped_continues_a_checkpoint_another_plan_made_with_a_warmed_up_discriminator(
+        tmp_path, mnist_root, monkeypatch):
+    """A model shipped by another plan (the GPU's) is no run's own progress: a new run starts from step 0, unless
+    it says start_from = "shipped"; then it continues that generator, its fresh D trained alone first."""
+    from training.data import load_dataset
+    from training.loop import Trainer
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(weights))
+    entry = load_plan(write_plan(tmp_path, TOY_RUN)).runs[0].entry
+    t = Trainer(entry, load_dataset("mnist", mnist_root.parent), tmp_path / "other", steps=10, batch=16,
+                device="cpu", log_every=5, sample_every=10, progress=False)
+    (weights / "mnist-gan.safetensors").write_bytes(t.train().read_bytes())
+
+    own = write_plan(tmp_path, TOY_RUN.replace("steps = 40", "steps = 20"), name="own.toml")
+    out = _campaign(own, mnist_root.parent).communicate(timeout=600)[0]
+    run = tmp_path / "runs" / "mnist-gan"
+    assert "warm_start" not in read_state(run) and "starting from step 0" in (run / "campaign.log").read_text(), out
+
+    import shutil
+    shutil.rmtree(tmp_path / "runs")
+    shipped = write_plan(tmp_path, TOY_RUN.replace("steps = 40", 'steps = 20\nstart_from = "shipped"\nd_warmup = 5'),
+                         name="shipped.toml")
+    out = _campaign(shipped, mnist_root.parent).communicate(timeout=600)[0]
+    state = read_state(run)
+    assert state["warm_start"].startswith("from the shipped checkpoint at step 10 with a fresh discriminator, "
+                                          "trained alone for 5 steps first"), out
+    assert state["finished_at"] == 20 and [e["step"] for e in state["evaluations"]] == [20]
+    assert "the fresh discriminator trained alone for 5 of 5 steps" in (run / "campaign.log").read_text()
+
+
+def test_warming_up_the_discriminator_trains_d_alone(tmp_path, mnist_root):
+    from training.data import load_dataset
+    from training.loop import Trainer
+    t = Trainer(REGISTRY["mnist-wgangp"], load_dataset("mnist", mnist_root.parent), tmp_path / "run", steps=4,
+                batch=8, device="cpu", progress=False)
+    g, d = ({k: v.detach().clone() for k, v in m.named_parameters()} for m in (t.G, t.D))
+    assert t.warm_up_discriminator(3) == 3   # G's batch-norm running statistics move, as in any D step; not its weights
+    assert t.step == 0 and all(torch.equal(v, dict(t.G.named_parameters())[k]) for k, v in g.items())
+    assert not all(torch.equal(v, dict(t.D.named_parameters())[k]) for k, v in d.items())
+    assert all(s["step"] == 3 for s in t.opt_d.state.values()) and not t.opt_g.state
 
 
 def test_unreadable_resume_file_is_reported_and_warm_started(tmp_path, mnist_root):

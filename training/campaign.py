@@ -8,7 +8,7 @@ A plan is a small TOML file (see training/plans/cpu.toml):
     [[run]]                      model (registry name), name (default: the model), steps, batch, lr_g, lr_d,
                                  betas, n_critic, ema, flip, diffaug, arch = {ngf = 32, …} (widths, d_norm),
                                  eval_every, eval_samples, hours (budget per invocation), threads, device, seed,
-                                 save_every, sample_every, log_every
+                                 save_every, sample_every, log_every, targets, start_from, d_warmup
 
 Each run trains in its own worker process (`--threads` each) in RUNS_DIR/<name>/: the Trainer's files plus
 `campaign.json` (evaluations, best, warm start) and `best.safetensors` (the best snapshot's generator). The worker
@@ -17,6 +17,8 @@ is the best so far, and goes on; resume files are saved every `save_every` steps
 at most that much work. Run it again and every run continues; finished runs are skipped. A run folder that vanished
 (a replaced machine) or a resume file that cannot be read warm-starts from the run's best snapshot or the shipped
 checkpoint of the same plan run (generator only, a fresh discriminator), and says so in the log and the card.
+`start_from = "shipped"` lets a new run start from its model's shipped checkpoint whatever made it (continuing a
+GPU-trained model on the CPU); `d_warmup = N` trains such a fresh discriminator alone for N steps first.
 """
 from __future__ import annotations
 
@@ -43,7 +45,9 @@ from gan_demo.registry import REGISTRY, ModelEntry
 RECIPE_KEYS = {"steps", "batch", "lr_g", "lr_d", "betas", "n_critic", "gp_weight", "ema", "flip", "diffaug",
                "label_smoothing", "code_weight", "lr_decay_from", "log_every", "sample_every"}
 RUN_KEYS = RECIPE_KEYS | {"model", "name", "arch", "eval_every", "eval_samples", "export_samples", "hours",
-                          "threads", "device", "seed", "save_every", "targets"}
+                          "threads", "device", "seed", "save_every", "targets", "start_from", "d_warmup"}
+START_FROM = ("own", "shipped")   # a run without state of its own: from its own snapshots only, or also from the
+                                  # model's shipped checkpoint whatever made it
 # metrics a run's `targets` may name: met at or below the target (LOWER_IS_BETTER), else at or above it
 LOWER_IS_BETTER = {"classifier_fid", "fid", "kid", "js_4gram", "conditional_error", "verbatim_training_lines"}
 HIGHER_IS_BETTER = {"confidently_classified", "class_entropy_ratio", "conditional_accuracy", "word_validity"}
@@ -71,6 +75,8 @@ class RunSpec:
     save_every: int
     arch_overrides: dict
     targets: dict = dataclasses.field(default_factory=dict)   # metric → the quality the run aims at
+    start_from: str = "own"           # one of START_FROM
+    d_warmup: int = 0                 # after a warm start, steps of the fresh discriminator alone
 
     @property
     def steps(self) -> int:
@@ -202,6 +208,12 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
                             f"{', '.join(sorted(LOWER_IS_BETTER | HIGHER_IS_BETTER))})")
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
             raise PlanError(f"{where}: targets.{k} must be a number ≥ 0, got {v!r}")
+    start_from = run.get("start_from", "own")
+    if start_from not in START_FROM:
+        raise PlanError(f"{where}: start_from must be one of {', '.join(START_FROM)}, not {start_from!r}")
+    d_warmup = run.get("d_warmup", 0)
+    if isinstance(d_warmup, bool) or not isinstance(d_warmup, int) or d_warmup < 0:
+        raise PlanError(f"{where}: d_warmup must be a whole number of steps ≥ 0, not {d_warmup!r}")
     steps = entry.recipe.steps
     return RunSpec(name=str(run.get("name", entry.name)), entry=entry,
                    eval_every=_positive(where, "eval_every", run.get("eval_every", max(steps // 10, 1)), int),
@@ -211,7 +223,7 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
                    hours=hours, threads=_positive(where, "threads", run.get("threads", camp.get("threads", 1)), int),
                    device=str(run.get("device", camp.get("device", "cpu"))), seed=int(run.get("seed", 0)),
                    save_every=_positive(where, "save_every", run.get("save_every", entry.recipe.sample_every), int),
-                   arch_overrides=dict(arch), targets=dict(targets))
+                   arch_overrides=dict(arch), targets=dict(targets), start_from=start_from, d_warmup=d_warmup)
 
 
 def _check_data(path: Path, specs: list[RunSpec], data) -> None:
@@ -347,7 +359,8 @@ def _same_architecture(saved, planned) -> bool:
 
 def _warm_source(plan: Plan, spec: RunSpec, run_dir: Path):
     """(path, why) of a generator to warm-start from: the run's own best snapshot, else the shipped checkpoint when
-    this plan run made it and the architecture matches; (None, why not) otherwise."""
+    this plan run made it (or whatever made it, with start_from = "shipped") and the architecture matches; (None,
+    why not) otherwise."""
     from gan_demo.checkpoint import CheckpointError, read_checkpoint
     from gan_demo.generator import weights_dir
     for path, what in ((run_dir / BEST_FILE, "the run's best snapshot"),
@@ -359,7 +372,7 @@ def _warm_source(plan: Plan, spec: RunSpec, run_dir: Path):
         except CheckpointError as e:
             return None, f"{what} is unreadable ({e})"
         made_here = (meta.get("training") or {}).get("campaign", {}).get("run") == f"{plan.name}/{spec.name}"
-        if what.startswith("the shipped") and not made_here:
+        if what.startswith("the shipped") and not made_here and spec.start_from != "shipped":
             continue                     # shipped by something else: not this run's progress
         if not _same_architecture(entry, spec.entry):
             continue
@@ -474,6 +487,7 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
                        save_every=spec.save_every, init_from=init_from, progress=False)
 
     warm = None                          # why the run cannot simply resume
+    d_warmup = 0                         # steps of a fresh D alone, before G trains again
     if (run_dir / "resume.pt").is_file():
         trainer = make_trainer()
         try:
@@ -493,8 +507,10 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
             trainer = make_trainer(init_from=src)
             trainer.step = int((meta.get("training") or {}).get("steps", 0))
             trainer.elapsed = float((meta.get("training") or {}).get("wall_time_s", 0.0))
-            state["warm_start"] = (f"from {what} at step {trainer.step} with a fresh discriminator "
-                                   f"({warm})")
+            fresh = (f"a fresh discriminator, trained alone for {spec.d_warmup} steps first" if spec.d_warmup
+                     else "a fresh discriminator")
+            state["warm_start"] = f"from {what} at step {trainer.step} with {fresh} ({warm})"
+            d_warmup = spec.d_warmup
             _say(run_dir, f"warm-starting {state['warm_start']}")
     state.update(plan=plan.name, run=spec.name, model=spec.entry.name, steps_target=spec.steps,
                  batch=spec.entry.recipe.batch, headline=headline(spec.entry))
@@ -555,6 +571,12 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
                 break
             training.set()
             try:
+                if d_warmup:             # inside the trainer's stop handling: a kill ends it, and train() saves
+                    t0 = time.time()
+                    done = trainer.warm_up_discriminator(d_warmup)
+                    _say(run_dir, f"the fresh discriminator trained alone for {done} of {d_warmup} steps "
+                                  f"({time.time() - t0:.0f} s)")
+                    d_warmup = 0
                 path = trainer.train(until=(trainer.step // spec.eval_every + 1) * spec.eval_every)
             finally:
                 training.clear()

@@ -275,41 +275,66 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr * scale
 
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """DiffAugment: D only ever sees augmented images, real and fake alike (a no-op without a policy)."""
+        return diff_augment(x, self.recipe.diffaug, self.gen) if self.recipe.diffaug else x
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and not self.entry.is_text)
+
+    def _discriminator_step(self):
+        """One step of D (the critic) on a real and a generated batch → (D's loss, gradient penalty, real scores,
+        fake scores, the real batch's labels: the generator step draws for these too)."""
+        r, B, G, D = self.recipe, self.recipe.batch, self._g, self._d   # B: the global batch; each rank its rows
+        x, y = self._real(B)
+        z = self._z(B)
+        with torch.no_grad(), self._autocast():
+            fake = G(z, y)
+        x, fake = self._augment(x), self._augment(fake)
+        with self._autocast():
+            real_s = D(x, y)
+            fake_s, code_loss = self._judge(D, fake, y, z)
+        dl = d_loss(r.loss, real_s, fake_s) + code_loss
+        gp = (gradient_penalty(self._d_gp, x, fake, y, eps=self._eps(B, x.ndim)) if r.loss == "wgangp"
+              else torch.zeros((), device=x.device))
+        self.opt_d.zero_grad(set_to_none=True)
+        (dl + r.gp_weight * gp).backward()
+        self.opt_d.step()
+        return dl, gp, real_s, fake_s, y
+
+    def warm_up_discriminator(self, steps: int) -> int:
+        """Train a fresh D alone for `steps` steps beside a trained G, which stays as it is: G's first steps then
+        follow a D that tells its pictures from real ones, not a random one (WGAN, Arjovsky et al. 2017, trains its
+        critic 100 times per generator step at the start for the same reason). The step count is unchanged.
+        → the steps done (fewer when stopped)."""
+        self.G.train()
+        self.D.train()
+        for done in range(steps):
+            if self._stop_requested():
+                return done
+            if self.compiled:
+                torch.compiler.cudagraph_mark_step_begin()
+            self._discriminator_step()
+        return steps
+
     def train_step(self) -> None:
-        r, loss = self.recipe, self.recipe.loss
+        r = self.recipe
         if r.lr_decay_from:
             self.set_learning_rates()
-        B = r.batch                      # the global batch; each rank computes its own rows of it
         G, D = self._g, self._d
-        # DiffAugment: D only ever sees augmented images, real and fake alike (a no-op without a policy)
-        aug = (lambda x: diff_augment(x, r.diffaug, self.gen)) if r.diffaug else (lambda x: x)  # noqa: E731
         if self.compiled:
             # one CUDA-graph generation per step: every graph output of this step (the scores read for the stats
             # at its end included) stays valid until the next step begins
             torch.compiler.cudagraph_mark_step_begin()
-        amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and not self.entry.is_text)
         for _ in range(r.n_critic):
-            x, y = self._real(B)
-            z = self._z(B)
-            with torch.no_grad(), amp:
-                fake = G(z, y)
-            x, fake = aug(x), aug(fake)
-            with amp:
-                real_s = D(x, y)
-                fake_s, code_loss = self._judge(D, fake, y, z)
-            dl = d_loss(loss, real_s, fake_s) + code_loss
-            gp = (gradient_penalty(self._d_gp, x, fake, y, eps=self._eps(B, x.ndim)) if loss == "wgangp"
-                  else torch.zeros((), device=x.device))
-            self.opt_d.zero_grad(set_to_none=True)
-            (dl + r.gp_weight * gp).backward()
-            self.opt_d.step()
+            dl, gp, real_s, fake_s, y = self._discriminator_step()
         # the generator step: D is a fixed function of its input here, so no gradients for its weights (StyleGAN's
         # loop does the same); no_sync: nor any gradient averaging of D between the ranks
         self.D.requires_grad_(False)
-        z = self._z(B)
-        with (D.no_sync() if self.world > 1 else contextlib.nullcontext()), amp:
-            fake_s2, code_loss = self._judge(D, aug(G(z, y)), y, z)
-        gl = g_loss(loss, fake_s2) + code_loss
+        z = self._z(r.batch)
+        with (D.no_sync() if self.world > 1 else contextlib.nullcontext()), self._autocast():
+            fake_s2, code_loss = self._judge(D, self._augment(G(z, y)), y, z)
+        gl = g_loss(r.loss, fake_s2) + code_loss
         self.opt_g.zero_grad(set_to_none=True)
         gl.backward()
         self.D.requires_grad_(True)
