@@ -165,6 +165,11 @@ def test_kill_and_rerun_equals_one_uninterrupted_run(tmp_path, mnist_root):
         card = (weights / "mnist-gan.md").read_text()
         assert "confidently classified" in card
         assert not list(run_b.glob("export-candidate*"))             # the staged file is what shipped
+        # the run's discriminator ships beside it (fp16), for a warm start that finds no run folder
+        kept = load_file(weights / "discriminators" / "mnist-gan.safetensors")
+        trained = torch.load(run_b / "resume.pt", weights_only=True)["D"]
+        assert kept.keys() == trained.keys()
+        assert all(torch.allclose(kept[k].float(), trained[k], rtol=1e-3, atol=1e-4) for k in kept)
         # exporting again does not replace it with something no better
         assert main(["campaign", str(b), "--data", str(data), "--export"]) == 0
         import shutil
@@ -174,7 +179,8 @@ def test_kill_and_rerun_equals_one_uninterrupted_run(tmp_path, mnist_root):
         out = _campaign(b, data).communicate(timeout=600)[0]
         state = read_state(run_b)
         assert "warm_start" in state and "shipped checkpoint" in state["warm_start"], out
-        assert "at step 40" in state["warm_start"]
+        assert "at step 40 with the discriminator kept beside the shipped checkpoint (saved at step 40)" in \
+            state["warm_start"], state["warm_start"]
         assert [e["step"] for e in state["evaluations"]] == [60]
         log = (run_b / "campaign.log").read_text()
         assert "warm-starting" in log
@@ -214,6 +220,31 @@ def test_start_from_shipped_continues_a_checkpoint_another_plan_made_with_a_warm
                                           "trained alone for 5 steps first"), out
     assert state["finished_at"] == 20 and [e["step"] for e in state["evaluations"]] == [20]
     assert "the fresh discriminator trained alone for 5 of 5 steps" in (run / "campaign.log").read_text()
+
+
+def test_a_warm_start_loads_the_kept_discriminator_only_when_it_fits(tmp_path, mnist_root, monkeypatch):
+    from training.campaign import _load_kept_discriminator
+    from training.data import load_dataset
+    from training.export import discriminator_file, ship_discriminator
+    from training.loop import Trainer
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path / "weights"))
+    data = load_dataset("mnist", mnist_root.parent)
+    t = Trainer(REGISTRY["mnist-dcgan"], data, tmp_path / "run", steps=2, batch=8, device="cpu", progress=False)
+    assert _load_kept_discriminator(t, "mnist-dcgan") == (None, "")            # none kept: a fresh D, silently
+    t.train()
+    assert ship_discriminator(tmp_path / "run", "mnist-dcgan") == discriminator_file("mnist-dcgan")
+    fresh = Trainer(REGISTRY["mnist-dcgan"], data, tmp_path / "new", device="cpu", seed=1, progress=False)
+    assert _load_kept_discriminator(fresh, "mnist-dcgan") == (2, "")
+    assert all(torch.allclose(v.float(), t.D.state_dict()[k].float(), rtol=1e-3, atol=1e-4)
+               for k, v in fresh.D.state_dict().items())
+    narrow = REGISTRY["mnist-dcgan"].with_config(ndf=16)                       # another width: it does not fit
+    other = Trainer(narrow, data, tmp_path / "narrow", device="cpu", progress=False)
+    before = {k: v.clone() for k, v in other.D.state_dict().items()}
+    step, why = _load_kept_discriminator(other, "mnist-dcgan")
+    assert step is None and "the kept one is unusable" in why and "do not match the architecture" in why
+    assert all(torch.equal(v, other.D.state_dict()[k]) for k, v in before.items())
+    discriminator_file("mnist-dcgan").write_bytes(b"not a file")             # broken: said, never a crash
+    assert "unusable" in _load_kept_discriminator(fresh, "mnist-dcgan")[1]
 
 
 def test_warming_up_the_discriminator_trains_d_alone(tmp_path, mnist_root):

@@ -380,6 +380,23 @@ def _warm_source(plan: Plan, spec: RunSpec, run_dir: Path):
     return None, "no snapshot of this run to warm-start from"
 
 
+def _load_kept_discriminator(trainer, name: str) -> tuple[int | None, str]:
+    """Load the discriminator kept beside shipped model `name` (training.export.ship_discriminator) into a warm
+    start's trainer: (the step it was saved at, "") or, when there is none or it does not fit, (None, why)."""
+    from gan_demo.checkpoint import CheckpointError, check_state_dict
+    from .export import discriminator_file, read_discriminator
+    path = discriminator_file(name)
+    if not path.is_file():
+        return None, ""
+    try:
+        state, step = read_discriminator(path)
+        check_state_dict(path, trainer.D.state_dict(), state)
+    except CheckpointError as e:
+        return None, f"the kept one is unusable: {e}"
+    trainer.D.load_state_dict(state)
+    return step, ""
+
+
 LOCK_FILE = "worker.lock"
 
 
@@ -507,10 +524,14 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
             trainer = make_trainer(init_from=src)
             trainer.step = int((meta.get("training") or {}).get("steps", 0))
             trainer.elapsed = float((meta.get("training") or {}).get("wall_time_s", 0.0))
-            fresh = (f"a fresh discriminator, trained alone for {spec.d_warmup} steps first" if spec.d_warmup
-                     else "a fresh discriminator")
-            state["warm_start"] = f"from {what} at step {trainer.step} with {fresh} ({warm})"
-            d_warmup = spec.d_warmup
+            kept_step, why_fresh = _load_kept_discriminator(trainer, spec.entry.name)
+            if kept_step is not None:
+                d = f"the discriminator kept beside the shipped checkpoint (saved at step {kept_step})"
+            else:
+                d = (f"a fresh discriminator, trained alone for {spec.d_warmup} steps first" if spec.d_warmup
+                     else "a fresh discriminator") + (f" ({why_fresh})" if why_fresh else "")
+                d_warmup = spec.d_warmup
+            state["warm_start"] = f"from {what} at step {trainer.step} with {d} ({warm})"
             _say(run_dir, f"warm-starting {state['warm_start']}")
     state.update(plan=plan.name, run=spec.name, model=spec.entry.name, steps_target=spec.steps,
                  batch=spec.entry.recipe.batch, headline=headline(spec.entry))
@@ -821,13 +842,14 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
     # ship the staged file (its directions measured once), with the full metrics, and the run's curves
     from gan_demo.checkpoint import atomic_write
     from gan_demo.generator import weights_dir
-    from .export import ship_run_files, update_metrics
+    from .export import ship_discriminator, ship_run_files, update_metrics
     update_metrics(str(staged), full)
     dest = weights_dir() / spec.entry.weights_file
     for src, to in ((staged, dest), (staged.with_suffix(".md"), dest.with_suffix(".md"))):
         atomic_write(to, lambda tmp, src=src: shutil.copyfile(src, tmp))
         src.unlink()
     ship_run_files(run_dir, dest.parent, spec.entry.name)
+    ship_discriminator(run_dir, spec.entry.name, dest.parent)   # so a run that loses its folder keeps its D
     readme_grid(spec.entry, dest)
     met = (f"; targets met {len(spec.targets) - missed[0]}/{len(spec.targets)}, shipped was "
            f"{len(spec.targets) - missed[1]}/{len(spec.targets)}" if missed else "")

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import torch
 
-from gan_demo.checkpoint import G_PREFIX, read_checkpoint, read_safetensors, save_checkpoint
+from safetensors.torch import save_file
+
+from gan_demo.checkpoint import (G_PREFIX, CheckpointError, atomic_write, read_checkpoint, read_safetensors,
+                                 save_checkpoint)
 from gan_demo.directions import compute_directions, name_directions
 from gan_demo.generator import generator_from_checkpoint, resolve_weights, weights_dir
 from gan_demo.paths import beside_files
@@ -33,6 +36,7 @@ def export_run(run_dir, to=None, directions: bool = True, source: str = "generat
     write(dest, entry, state, meta, directions=dirs)
     if not to:
         ship_run_files(run_dir, dest.parent, entry.name)
+        ship_discriminator(run_dir, entry.name)
     return dest
 
 
@@ -88,6 +92,43 @@ def ship_run_files(run_dir, folder, name: str) -> list[Path]:
     if (run.path / "progress.gif").is_file():
         put(files.progress, lambda p: shutil.copyfile(run.path / "progress.gif", p))
     return written
+
+
+# --- the discriminator kept beside a shipped generator ---------------------------------------------------------
+# A run whose folder vanished (another machine), or a CPU run continuing a GPU one, starts again from the shipped
+# generator. With a fresh discriminator it got worse and stayed so (docs/recipes-by-measurement.md: a fresh WGAN-GP
+# critic's Wasserstein estimate stayed ~0.05 against 0.70, and 500 critic-only steps did not bring it back), so the
+# run's trained discriminator ships too. The app never reads it.
+DISCRIMINATOR_FORMAT = "gan_demo.discriminator/1"
+
+
+def discriminator_file(name: str, folder=None) -> Path:
+    """Where the discriminator beside shipped model `name` lives: weights/discriminators/<name>.safetensors."""
+    return Path(folder or weights_dir()) / "discriminators" / f"{name}.safetensors"
+
+
+def ship_discriminator(run_dir, name: str, folder=None) -> Path | None:
+    """The run's latest discriminator (from its resume file) → discriminator_file(name), floats in fp16, with the
+    step it was saved at. None when the run has no resume file."""
+    resume = Path(run_dir) / "resume.pt"
+    if not resume.is_file():
+        return None
+    state = torch.load(resume, map_location="cpu", weights_only=True)
+    tensors = {k: (v.half() if v.is_floating_point() else v).contiguous().clone() for k, v in state["D"].items()}
+    meta = {"format": DISCRIMINATOR_FORMAT, "model": name, "step": str(int(state["step"]))}
+    dest = discriminator_file(name, folder)
+    atomic_write(dest, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return dest
+
+
+def read_discriminator(path) -> tuple[dict, int]:
+    """A kept discriminator → (state dict in fp32, the training step it was saved at); CheckpointError if the
+    file is unreadable or not one."""
+    meta, tensors = read_safetensors(path)
+    if meta.get("format") != DISCRIMINATOR_FORMAT:
+        raise CheckpointError(f"{path}: not a kept discriminator (format {meta.get('format')!r})")
+    return ({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()},
+            int(meta.get("step", 0)))
 
 
 def write(dest, entry, state, meta, directions=None, metrics=None, half: bool = True) -> None:
