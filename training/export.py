@@ -110,7 +110,7 @@ def discriminator_file(name: str, folder=None) -> Path:
 def ship_discriminator(run_dir, name: str, folder=None) -> Path | None:
     """The run's latest discriminator (from its resume file) → discriminator_file(name), floats in fp16, with the
     step it was saved at. None when the run has no resume file."""
-    resume = Path(run_dir) / "resume.pt"
+    resume = RunFolder(run_dir).resume_file
     if not resume.is_file():
         return None
     state = torch.load(resume, map_location="cpu", weights_only=True)
