@@ -247,6 +247,23 @@ def test_a_warm_start_loads_the_kept_discriminator_only_when_it_fits(tmp_path, m
     assert "unusable" in _load_kept_discriminator(fresh, "mnist-dcgan")[1]
 
 
+def test_exporting_a_run_whose_resume_file_is_corrupt_ships_g_and_says_d_is_not_kept(tmp_path, mnist_root,
+                                                                                       monkeypatch, capsys):
+    from training.data import load_dataset
+    from training.export import discriminator_file, ship_discriminator
+    from training.loop import Trainer
+    from training.runlog import RunFolder
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path / "weights"))
+    Trainer(REGISTRY["mnist-dcgan"], load_dataset("mnist", mnist_root.parent), tmp_path / "run", steps=2, batch=8,
+            device="cpu", progress=False).train()
+    resume = RunFolder(tmp_path / "run").resume_file
+    resume.write_bytes(resume.read_bytes()[:1000])                          # cut short, as by a full disk
+    assert ship_discriminator(tmp_path / "run", "mnist-dcgan") is None
+    err = capsys.readouterr().err
+    assert "unreadable" in err and "the discriminator of mnist-dcgan is not kept" in err and len(err.splitlines()) == 1
+    assert not discriminator_file("mnist-dcgan").exists()
+
+
 def test_warming_up_the_discriminator_trains_d_alone(tmp_path, mnist_root):
     from training.data import load_dataset
     from training.loop import Trainer

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -109,13 +110,20 @@ def discriminator_file(name: str, folder=None) -> Path:
 
 def ship_discriminator(run_dir, name: str, folder=None) -> Path | None:
     """The run's latest discriminator (from its resume file) → discriminator_file(name), floats in fp16, with the
-    step it was saved at. None when the run has no resume file."""
+    step it was saved at. None when the run has no resume file, or one that cannot be read (said in one line on
+    stderr: the generator is shipped by then, and the kept D is a convenience, so the export goes on)."""
     resume = RunFolder(run_dir).resume_file
     if not resume.is_file():
         return None
-    state = torch.load(resume, map_location="cpu", weights_only=True)
-    tensors = {k: (v.half() if v.is_floating_point() else v).contiguous().clone() for k, v in state["D"].items()}
-    meta = {"format": DISCRIMINATOR_FORMAT, "model": name, "step": str(int(state["step"]))}
+    try:
+        state = torch.load(resume, map_location="cpu", weights_only=True)
+        tensors = {k: (v.half() if v.is_floating_point() else v).contiguous().clone() for k, v in state["D"].items()}
+        step = int(state["step"])
+    except Exception as e:   # a truncated or foreign file: torch raises several kinds
+        print(f"{resume}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+              f"the discriminator of {name} is not kept", file=sys.stderr)
+        return None
+    meta = {"format": DISCRIMINATOR_FORMAT, "model": name, "step": str(step)}
     dest = discriminator_file(name, folder)
     atomic_write(dest, lambda tmp: save_file(tensors, tmp, metadata=meta))
     return dest
