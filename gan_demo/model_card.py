@@ -74,6 +74,35 @@ def headline_metric(metrics: dict) -> str:
     return ""
 
 
+def quality_summary(metrics: dict) -> str:
+    """One short line for a table of models: the headline figure and what the reader most wants beside it (how
+    many samples an FID used; well-formed digits; valid words). '' when nothing was measured."""
+    m = metrics or {}
+    if "fid" in m:
+        n = m.get("fid_samples")
+        return f"FID {m['fid']:.1f}" + (f" ({int(n):,} samples)" if n else "")
+    if "conditional_accuracy" in m:
+        return f"{_pct(m['conditional_accuracy'])} the digit asked for"
+    if "classifier_fid" in m:
+        well = f", {_pct(m['confidently_classified'])} well-formed" if "confidently_classified" in m else ""
+        return f"classifier-FID {m['classifier_fid']:.1f}{well}"
+    if "js_4gram" in m:
+        valid = f", {_pct(m['word_validity'])} valid words" if "word_validity" in m else ""
+        return f"4-gram divergence {m['js_4gram']:.3f}{valid}"
+    return ""
+
+
+def training_summary(training: dict) -> str:
+    """'43,000 steps, CPU (AMD EPYC, 1 thread), 5.9 h': how much training, on what. '' when not recorded."""
+    t = training or {}
+    parts = [f"{t['steps']:,} steps" if isinstance(t.get("steps"), int) else "",
+             hardware_text(t["hardware"]) if t.get("hardware") else ""]
+    wall = t.get("wall_time_s")
+    if isinstance(wall, (int, float)) and wall > 0:
+        parts.append(f"{wall / 60:.0f} min" if wall < 5400 else f"{wall / 3600:.1f} h")
+    return ", ".join(p for p in parts if p)
+
+
 def metrics_table(metrics: dict) -> list[str]:
     """Markdown table rows: metric, value, what it means."""
     rows = ["| metric | value | what it means |", "|---|---|---|"]

@@ -138,7 +138,8 @@ def test_model_card_and_model_list(client):
     assert "mnist-cdcgan" in markdown and "Generator parameters" in markdown and chart is None and losses is None
     table = client.predict(api_name="/models")
     assert [row[0] for row in table["data"]][:2] == ["mnist-gan", "mnist-dcgan"] and len(table["data"]) == 14
-    assert {row[3] for row in table["data"]} == {"ready"}
+    assert table["headers"] == ["model", "data", "family", "quality", "trained", "status"]
+    assert {row[5] for row in table["data"]} == {"ready"} and {row[4] for row in table["data"]} == {"0 steps"}
     bad(client, "../../etc/passwd", api_name="/model_card", match="unknown model")
 
 
@@ -149,7 +150,7 @@ def test_a_missing_checkpoint_is_a_message_not_a_crash(tmp_path_factory):
         bad(c, "celeba64-dcgan", 0, 4, 1.0, api_name="/generate",
             match="celeba64-dcgan is not available: celeba64-dcgan.safetensors not found")
         table = c.predict(api_name="/models")
-        assert all(row[3].startswith("not available") for row in table["data"])
+        assert all(row[5].startswith("not available") and row[3] == row[4] == "" for row in table["data"])
         markdown, _, _, _ = c.predict("celeba64-dcgan", api_name="/model_card")
         e = REGISTRY["celeba64-dcgan"]
         assert "not available" in markdown and f"{count_parameters(build_generator(e.arch, e.config)):,}" in markdown

@@ -286,6 +286,33 @@ def test_missing_and_broken_checkpoints_are_reported_not_raised(tmp_path, monkey
     assert f"{generator_size('celeba128-wgangp'):,}" in info.markdown          # from the architecture alone
 
 
+def test_the_overview_gives_each_model_its_quality_and_training(tmp_path, monkeypatch):
+    from training.export import update_metrics
+    make_tiny_weights(tmp_path, ["mnist-gan", "mnist-cgan", "celeba64-dcgan"], directions=False)
+    (tmp_path / "mnist-dcgan.safetensors").write_bytes(b"\x00" * 100)        # garbage
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path))
+    update_metrics("mnist-gan", {"classifier_fid": 32.08, "confidently_classified": 0.8441})
+    update_metrics("mnist-cgan", {"conditional_accuracy": 0.9861})
+    update_metrics("celeba64-dcgan", {"fid": 30.94, "fid_samples": 10000, "kid": 0.02})
+    rows = {r[0]: r[1:] for r in service.model_overview(service.ModelStore(device="cpu"))}
+    assert set(rows) == set(REGISTRY)
+    assert rows["mnist-gan"] == ("ready", "classifier-FID 32.1, 84.4% well-formed", "0 steps")
+    assert rows["mnist-cgan"][1] == "98.6% the digit asked for"
+    assert rows["celeba64-dcgan"][1] == "FID 30.9 (10,000 samples)"
+    assert rows["mnist-dcgan"][0].startswith("not available") and rows["mnist-dcgan"][1:] == ("", "")
+    assert rows["text-wgangp"] == ("not available: text-wgangp.safetensors not found in the weights folder", "", "")
+
+
+def test_training_summary_says_how_long_and_on_what():
+    from gan_demo.model_card import quality_summary, training_summary
+    assert training_summary({"steps": 43000, "hardware": "CPU (AMD EPYC, 1 threads)", "wall_time_s": 19080}) \
+        == "43,000 steps, CPU (AMD EPYC, 1 thread), 5.3 h"
+    assert training_summary({"steps": 3868, "hardware": "NVIDIA H100 80GB HBM3", "wall_time_s": 260}) \
+        == "3,868 steps, NVIDIA H100 80GB HBM3, 4 min"
+    assert training_summary({}) == "" and quality_summary({}) == ""
+    assert quality_summary({"js_4gram": 0.3081, "word_validity": 0.394}) == "4-gram divergence 0.308, 39.4% valid words"
+
+
 def test_no_weights_at_all_still_answers(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path))
     store = service.ModelStore(device="cpu")

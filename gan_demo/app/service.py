@@ -24,7 +24,7 @@ from ..checkpoint import CheckpointError
 from ..generator import GanGenerator, generator_from_checkpoint, resolve_weights, weights_dir
 from ..latents import interpolation_path, truncate, walk
 from ..loss_history import LossHistory, read_loss_history
-from ..model_card import model_card
+from ..model_card import model_card, quality_summary, training_summary
 from ..models import build_generator, count_parameters
 from ..registry import REGISTRY, ModelEntry
 from ..projection import Projection
@@ -284,6 +284,20 @@ def model_statuses(store: ModelStore = STORE, load: bool = False) -> dict[str, s
         for name in REGISTRY:
             store.slot(name)
     return {name: store.status(name) for name in REGISTRY}
+
+
+def model_overview(store: ModelStore = STORE) -> list[tuple[str, str, str, str]]:
+    """(name, status, quality, training) for every model, each loaded once: its headline quality and how it was
+    trained, read from the checkpoint ('' where it does not load)."""
+    rows = []
+    for name, status in model_statuses(store, load=True).items():
+        try:
+            g = store.get(name) if status == "ready" else None
+        except ValueError:
+            g = None
+        rows.append((name, status, quality_summary(g.metrics) if g else "",
+                     training_summary(g.training_info) if g else ""))
+    return rows
 
 
 def default_model(kind: str, store: ModelStore = STORE) -> str:

@@ -14,9 +14,10 @@ INTRO = ("What each model is, how it was trained and how well it does; click a r
          "curves show generator and discriminator pulling against each other; the animation shows the same seeds "
          "improving during training. **FID/KID**: distance from real images (lower is better); **classifier "
          "accuracy**: how often a digit classifier agrees with the requested digit; **n-gram divergence**: how far "
-         "the sentences' letter statistics are from real ones (lower is better). Hover over the loss chart for the "
+         "the sentences' letter statistics are from real ones (lower is better). An FID of 2,000 samples reads higher "
+         "than one of 10,000: compare like with like. Hover over the loss chart for the "
          "values at a step; drag to zoom, double-click to zoom out.")
-TABLE_HEADERS = ["model", "data", "family", "status"]
+TABLE_HEADERS = ["model", "data", "family", "quality", "trained", "status"]
 
 
 def _nested(markdown: str) -> str:
@@ -59,9 +60,10 @@ def shown_if_present(chart, losses, progress):
 
 
 def statuses():
-    """→ one row per model: name, data, family, status ('ready' or 'not available: <reason>'); loads each model
-    once, so a broken file shows its reason here."""
-    return [[n, REGISTRY[n].dataset, REGISTRY[n].family, s] for n, s in service.model_statuses(load=True).items()]
+    """→ one row per model: name, data, family, its headline quality, how it was trained, and its status ('ready'
+    or 'not available: <reason>'); loads each model once, so a broken file shows its reason here."""
+    return [[n, REGISTRY[n].dataset, REGISTRY[n].family, quality, trained, status]
+            for n, status, quality, trained in service.model_overview()]
 
 
 def picked_row(evt: gr.SelectData):
@@ -74,7 +76,7 @@ def build() -> None:
     with gr.Tab("Models", id="models") as tab:
         gr.Markdown(INTRO)
         table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, wrap=True, label="All models",
-                             column_widths=["20%", "12%", "10%", "58%"], elem_id="models-table")
+                             column_widths=["15%", "9%", "8%", "30%", "28%", "10%"], elem_id="models-table")
         with gr.Row():
             with gr.Column(scale=2):
                 name = gr.Dropdown(model_choices(list(REGISTRY)), value=_first_available(), label="Model")
