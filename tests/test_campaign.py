@@ -63,6 +63,19 @@ arch = {g_hidden = [32, 64, 128], d_hidden = [128, 64, 32]}
     ('[[run]]\nmodel = "mnist-gan"\ntargets = 10\n', "'targets' must be a table"),
     ('[[run]]\nmodel = "mnist-gan"\nstart_from = "best"\n', "start_from must be one of own, shipped"),
     ('[[run]]\nmodel = "mnist-gan"\nd_warmup = -1\n', "d_warmup must be a whole number of steps"),
+    ('[[run]]\nmodel = ["mnist-gan"]\n', "unknown model ['mnist-gan']"),
+    ('[[run]]\nsteps = 10\n', "no model (add model ="),
+    ('[[run]]\nmodel = "mnist-gan"\nseed = "x"\n', "'seed' must be a whole number, got 'x'"),
+    ('[[run]]\nmodel = "mnist-gan"\nbetas = 5\n', "'betas' must be a list of 2 numbers, got 5"),
+    ('[[run]]\nmodel = "mnist-gan"\ndiffaug = 5\n', "'diffaug' must be a string, got 5"),
+    ('[[run]]\nmodel = "mnist-gan"\nema = "x"\n', "'ema' must be a number, got 'x'"),
+    ('[[run]]\nmodel = "mnist-gan"\nema = 1.5\n', "'ema' must be from 0 up to (not including) 1"),
+    ('[[run]]\nmodel = "mnist-gan"\nflip = "yes"\n', "'flip' must be true or false, got 'yes'"),
+    ('[[run]]\nmodel = "mnist-gan"\nlabel_smoothing = "x"\n', "'label_smoothing' must be a number"),
+    ('[[run]]\nmodel = "mnist-gan"\ngp_weight = -1\n', "'gp_weight' must be ≥ 0"),
+    ('[[run]]\nmodel = "mnist-gan"\nname = 7\n', "'name' must be a non-empty string, got 7"),
+    ('[[run]]\nmodel = "mnist-gan"\nname = "../../escape"\n', "name '../../escape' must be letters, digits"),
+    ('[[run]]\nmodel = "mnist-gan"\ndevice = 1\n', "'device' must be a non-empty string"),
 ])
 def test_bad_plans_fail_at_once_naming_the_file(tmp_path, capsys, body, needle):
     plan = write_plan(tmp_path, body)
@@ -72,12 +85,61 @@ def test_bad_plans_fail_at_once_naming_the_file(tmp_path, capsys, body, needle):
     assert not (tmp_path / "runs").exists()           # nothing started
 
 
+@pytest.mark.parametrize("text, needle", [
+    ('campaign = 5\n[[run]]\nmodel = "mnist-gan"\n', "'campaign' must be a table ([campaign])"),
+    ('run = [1, 2]\n', "'run' must be a table ([run])"),
+    ('run = 3\n', "'run' must be a list of tables ([[run]])"),
+    ('defaults = 5\n[[run]]\nmodel = "mnist-gan"\n', "'defaults' must be a table ([defaults])"),
+    ('[campaign]\nruns_dir = 5\n[[run]]\nmodel = "mnist-gan"\n', "'runs_dir' must be a non-empty string, got 5"),
+    ('[campaign]\ndata = 5\n[[run]]\nmodel = "mnist-gan"\n', "'data' must be a non-empty string, got 5"),
+])
+def test_plans_with_sections_of_the_wrong_type_fail_in_one_line(tmp_path, capsys, text, needle):
+    plan = tmp_path / "plan.toml"
+    plan.write_text(text)
+    assert main(["campaign", str(plan), "--status"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(plan) in err[0] and needle in err[0], err
+
+
 def test_missing_data_path_and_missing_plan(tmp_path, capsys):
     plan = write_plan(tmp_path, TOY_RUN)
     assert main(["campaign", str(plan), "--data", str(tmp_path / "nope")]) == 2
     assert "data path" in capsys.readouterr().err
     assert main(["campaign", str(tmp_path / "absent.toml")]) == 2
     assert "no such plan file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("hours, needle", [("nan", "expected a finite number"), ("inf", "expected a finite number"),
+                                           ("0.005", "--hours 0.005 is under 60 s: too short to start a run")])
+def test_a_budget_that_cannot_run_is_refused_at_once(tmp_path, capsys, hours, needle):
+    plan = write_plan(tmp_path, TOY_RUN)
+    assert main(["campaign", str(plan), "--hours", hours]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_this_machine_lacks_is_refused_before_any_run_starts(tmp_path, capsys):
+    plan = write_plan(tmp_path, TOY_RUN + 'device = "cuda"\n')
+    assert main(["campaign", str(plan), "--status"]) == 0                  # a GPU plan's status reads anywhere
+    capsys.readouterr()
+    assert main(["campaign", str(plan)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "run 'mnist-gan': device 'cuda' is not available here" in err[0], err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_failing_worker_is_reported_with_its_error_and_its_output_file(tmp_path, mnist_root, capsys):
+    plan = write_plan(tmp_path, TOY_RUN)
+    run_dir = tmp_path / "runs" / "mnist-gan"
+    run_dir.mkdir(parents=True)
+    (run_dir / "samples").write_text("a file where the run keeps a folder")   # the trainer cannot write its samples
+    assert main(["campaign", str(plan), "--data", str(mnist_root.parent)]) == 1
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.startswith("mnist-gan: worker failed (exit 1): "))
+    assert "Error" in line and f"(all of its output: {run_dir / 'worker.out'})" in line, out
+    assert "1 run(s) ended with an error: mnist-gan (see their worker.out)" in out
 
 
 @pytest.mark.parametrize("plan", sorted((ROOT / "training" / "plans").glob("*.toml")), ids=lambda p: p.name)

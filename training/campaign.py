@@ -26,6 +26,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -109,6 +110,36 @@ def _positive(where, key, value, kind=(int, float)):
     return value
 
 
+def _typed(where, key, value, default):
+    """A recipe value of the type its default has (TOML gives ints where floats are meant: both pass)."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    elif isinstance(default, tuple):
+        ok = isinstance(value, list) and len(value) == len(default) and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        want = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
+                tuple: f"a list of {len(default) if isinstance(default, tuple) else 0} numbers"}[type(default)]
+        raise PlanError(f"{where}: '{key}' must be {want}, got {value!r}")
+    return value
+
+
+def _table(path, section, value, kind=dict):
+    if not isinstance(value, kind):
+        what = "a table ([" + section + "])" if kind is dict else "a list of tables ([[" + section + "]])"
+        raise PlanError(f"{path}: '{section}' must be {what}")
+    return value
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 def load_plan(path, data: str | None = None, check_data: bool = True) -> Plan:
     """Read and check a plan completely (every error before any run starts). `data` overrides the plan's;
     `check_data=False` (for --status) skips looking for the datasets."""
@@ -124,12 +155,16 @@ def load_plan(path, data: str | None = None, check_data: bool = True) -> Plan:
     unknown = set(raw) - {"campaign", "defaults", "run"}
     if unknown:
         raise PlanError(f"{path}: unknown section '{sorted(unknown)[0]}' (sections: campaign, defaults, [[run]])")
-    camp, defaults, runs = raw.get("campaign", {}), raw.get("defaults", {}), raw.get("run", [])
-    if not isinstance(runs, list) or not runs:
+    camp, defaults = _table(path, "campaign", raw.get("campaign", {})), _table(path, "defaults", raw.get("defaults", {}))
+    runs = _table(path, "run", raw.get("run", []), list)
+    if not runs:
         raise PlanError(f"{path}: the plan lists no runs (add [[run]] tables with a model)")
     for key in set(camp) - CAMPAIGN_KEYS:
         raise PlanError(f"{path}: unknown key '{key}' in [campaign] (known: {', '.join(sorted(CAMPAIGN_KEYS))})")
-    name = str(camp.get("name", path.stem))
+    for key in {"name", "runs_dir", "device", "data"} & set(camp):
+        if not isinstance(camp[key], str) or not camp[key]:
+            raise PlanError(f"{path} [campaign]: '{key}' must be a non-empty string, got {camp[key]!r}")
+    name = camp.get("name", path.stem)
     runs_dir = Path(camp.get("runs_dir", f"runs/campaign-{name}"))
     parallel = _positive(f"{path} [campaign]", "parallel", camp.get("parallel", 1), int)
     data = data if data is not None else camp.get("data")
@@ -138,12 +173,14 @@ def load_plan(path, data: str | None = None, check_data: bool = True) -> Plan:
     specs, seen = [], set()
     for i, run in enumerate(runs, 1):
         where = f"{path} run {i}"
-        run = {**defaults, **run}
+        run = {**defaults, **_table(path, "run", run)}
         for key in set(run) - RUN_KEYS:
             raise PlanError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(RUN_KEYS))})")
         model = run.get("model")
-        if model not in REGISTRY:
-            raise PlanError(f"{where}: unknown model '{model}' (known: {', '.join(REGISTRY)})")
+        if model is None:
+            raise PlanError(f"{where}: no model (add model = \"…\"; known: {', '.join(REGISTRY)})")
+        if not isinstance(model, str) or model not in REGISTRY:
+            raise PlanError(f"{where}: unknown model {model!r} (known: {', '.join(REGISTRY)})")
         spec = _spec(where, run, REGISTRY[model], camp)
         if spec.name in seen:
             raise PlanError(f"{where}: two runs are named '{spec.name}' (give one a name = …)")
@@ -155,7 +192,21 @@ def load_plan(path, data: str | None = None, check_data: bool = True) -> Plan:
 
 
 def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
-    recipe = {k: run[k] for k in RECIPE_KEYS if k in run}
+    recipe = {k: _typed(where, k, run[k], getattr(entry.recipe, k)) for k in RECIPE_KEYS if k in run}
+    for k in ("gp_weight", "code_weight"):
+        if k in recipe and recipe[k] < 0:
+            raise PlanError(f"{where}: '{k}' must be ≥ 0, got {recipe[k]!r}")
+    for k in ("ema", "label_smoothing"):
+        if k in recipe and not 0 <= recipe[k] < 1:
+            raise PlanError(f"{where}: '{k}' must be from 0 up to (not including) 1, got {recipe[k]!r}")
+    for k in ("device", "name"):
+        if k in run and (not isinstance(run[k], str) or not run[k]):
+            raise PlanError(f"{where}: '{k}' must be a non-empty string, got {run[k]!r}")
+    if "name" in run and (not SAFE_NAME.fullmatch(run["name"]) or ".." in run["name"]):
+        raise PlanError(f"{where}: name {run['name']!r} must be letters, digits, '.', '_' and '-' (it names the "
+                        f"run's folder)")
+    if "seed" in run:
+        _typed(where, "seed", run["seed"], 0)
     for k in ("steps", "batch", "n_critic", "log_every", "sample_every"):
         if k in recipe:
             _positive(where, k, recipe[k], int)
@@ -221,7 +272,7 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
                    export_samples=_positive(where, "export_samples", run.get("export_samples", (
                        10000 if entry.dataset == "mnist" else 2000 if entry.is_text else 5000)), int),
                    hours=hours, threads=_positive(where, "threads", run.get("threads", camp.get("threads", 1)), int),
-                   device=str(run.get("device", camp.get("device", "cpu"))), seed=int(run.get("seed", 0)),
+                   device=run.get("device", camp.get("device", "cpu")), seed=run.get("seed", 0),
                    save_every=_positive(where, "save_every", run.get("save_every", entry.recipe.sample_every), int),
                    arch_overrides=dict(arch), targets=dict(targets), start_from=start_from, d_warmup=d_warmup)
 
@@ -650,8 +701,13 @@ def run_campaign(plan: Plan, hours: float | None = None, only: list[str] | None 
             for name, p in list(procs.items()):
                 if p.poll() is not None:
                     del procs[name]
-                    (failed.append(name) if p.returncode not in (0, BUSY) else None)
-                    out(f"{name}: worker ended (exit {p.returncode}); {_summary(plan, plan.get(name))}")
+                    if p.returncode in (0, BUSY):
+                        out(f"{name}: worker ended (exit {p.returncode}); {_summary(plan, plan.get(name))}")
+                    else:
+                        failed.append(name)
+                        worker_out = plan.run_dir(plan.get(name)) / "worker.out"
+                        out(f"{name}: worker failed (exit {p.returncode}): {_last_line(worker_out)} (all of its "
+                            f"output: {worker_out}); {_summary(plan, plan.get(name))}")
             bars.update(procs)
             time.sleep(2)
     except KeyboardInterrupt:
@@ -669,9 +725,29 @@ def run_campaign(plan: Plan, hours: float | None = None, only: list[str] | None 
         bars.close()
         signal.signal(signal.SIGTERM, old)
     if failed:
-        out(f"{len(failed)} run(s) ended with an error: {', '.join(failed)} (see their campaign.log)")
+        out(f"{len(failed)} run(s) ended with an error: {', '.join(failed)} (see their worker.out)")
         return 1
     return 0
+
+
+def _last_line(path: Path) -> str:
+    """The last non-blank line a worker wrote (a traceback ends with its error), shortened."""
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace")[-20000:].splitlines() if ln.strip()]
+    except OSError:
+        return "no output"
+    return (lines[-1][:300] if lines else "no output")
+
+
+def check_devices(plan: Plan, only: list[str] | None = None) -> None:
+    """Every device the selected runs name exists here: PlanError before any run starts otherwise."""
+    from gan_demo.devices import pick_device
+    for s in plan.runs:
+        if not only or s.name in only:
+            try:
+                pick_device(s.device)
+            except ValueError as e:
+                raise PlanError(f"{plan.path}: run '{s.name}': {e}") from None
 
 
 def _spawn(plan: Plan, s: RunSpec, deadline: float | None) -> subprocess.Popen:

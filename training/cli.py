@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import os
 import signal
 import sys
@@ -28,6 +29,8 @@ def _positive(kind):
             v = kind(s)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got '{s}'") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got '{s}'")
         if v <= 0:
             raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
         return v
@@ -476,7 +479,7 @@ def cmd_project(a) -> int:
 
 
 def cmd_campaign(a) -> int:
-    from .campaign import PlanError, export_best, format_status, load_plan, run_campaign, run_worker
+    from .campaign import PlanError, check_devices, export_best, format_status, load_plan, run_campaign, run_worker
     from .data import DataError
     try:
         plan = load_plan(a.plan, a.data, check_data=not a.status)
@@ -492,10 +495,17 @@ def cmd_campaign(a) -> int:
                 if not a.run or spec.name in a.run:
                     export_best(plan, spec, force=a.force)
             return 0
+        if a.hours is not None and a.hours * 3600 < MIN_CAMPAIGN_SECONDS:
+            raise CLIError(f"--hours {a.hours:g} is under {MIN_CAMPAIGN_SECONDS} s: too short to start a run "
+                           f"(nothing started)")
+        check_devices(plan, a.run)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         return run_campaign(plan, a.hours, a.run)
     except (PlanError, DataError) as e:
         raise CLIError(str(e)) from None
+
+
+MIN_CAMPAIGN_SECONDS = 60     # the campaign starts no run in the last 30 s of its budget
 
 
 def cmd_adopt(a) -> int:
