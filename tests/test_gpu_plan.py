@@ -239,6 +239,28 @@ def check_adopt(out, models, weights, monkeypatch):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no manifest.json" in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("files, needle", [
+    (None, "no such folder"),
+    ({"manifest.json": "{not json"}, "manifest.json: unreadable"),
+    ({"manifest.json": "[1, 2]"}, "not a GPU plan's manifest"),
+    ({"manifest.json": '{"runs": [1]}'}, "not a GPU plan's manifest"),
+    ({"manifest.json": '{"runs": {}}'}, "lists no runs"),
+    ({"manifest.json": '{"runs": {"celeba64-dcgan": {}}}', "results.tar.gz.partX": "x"}, "no numbered part"),
+    ({"manifest.json": '{"runs": {"celeba64-dcgan": {}}}', "results.tar.gz": "not a tarball"},
+     "results.tar.gz is damaged"),
+])
+def test_adopt_refuses_a_folder_that_is_no_gpu_plans_results_in_one_line(tmp_path, monkeypatch, files, needle):
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path / "weights"))
+    folder = tmp_path / "results"
+    if files is not None:
+        folder.mkdir()
+        for name, text in files.items():
+            (folder / name).write_text(text)
+    with pytest.raises(gpu_plan.AdoptError, match=needle):
+        gpu_plan.adopt(folder, out=lambda s: None)
+    assert not (tmp_path / "weights").exists()
+
+
 def test_without_the_inception_file_it_still_trains_exports_and_packs(tmp_path, rehearsal_data):
     from training.metrics import evaluate
     if not hasattr(evaluate, "quick_kid"):

@@ -621,10 +621,24 @@ def adopt(results, force: bool = False, out=print) -> list[str]:
     from gan_demo.paths import beside_files
     from .campaign import headline_value, readme_grid, shipped_note, shipped_score, why_not_ship
     results = Path(results)
+    if not results.is_dir():
+        raise AdoptError(f"{results}: no such folder")
     if not (results / "manifest.json").is_file():
         raise AdoptError(f"{results}: no manifest.json here (not the folder a GPU plan packed)")
-    manifest = json.loads((results / "manifest.json").read_text())
-    parts = sorted(results.glob("results.tar.gz.part*"), key=lambda p: int(p.suffix[len(".part"):])) or \
+    try:
+        manifest = json.loads((results / "manifest.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise AdoptError(f"{results / 'manifest.json'}: unreadable ({e})") from None
+    runs = manifest.get("runs", {}) if isinstance(manifest, dict) else None
+    if not isinstance(runs, dict) or not all(isinstance(v, dict) for v in runs.values()):
+        raise AdoptError(f"{results / 'manifest.json'}: not a GPU plan's manifest (its 'runs' is no table of runs)")
+    if not runs:
+        raise AdoptError(f"{results / 'manifest.json'}: lists no runs (the plan trained nothing; see its log.txt)")
+    numbered = [(p, p.suffix[len(".part"):]) for p in results.glob("results.tar.gz.part*")]
+    if any(not n.isdigit() for _, n in numbered):
+        raise AdoptError(f"{results}: '{next(p.name for p, n in numbered if not n.isdigit())}' is no numbered part "
+                         f"of results.tar.gz (.part1, .part2, …)")
+    parts = [p for p, n in sorted(numbered, key=lambda pn: int(pn[1]))] or \
         [p for p in [results / "results.tar.gz"] if p.is_file()]
     if not parts:
         raise AdoptError(f"{results}: no results.tar.gz (the cards and curves travel in it)")
@@ -634,11 +648,14 @@ def adopt(results, force: bool = False, out=print) -> list[str]:
         with open(tmp / "results.tar.gz", "wb") as f:
             for part in parts:
                 f.write(part.read_bytes())
-        with tarfile.open(tmp / "results.tar.gz") as tar:
-            tar.extractall(tmp / "bundle", filter="data")
+        try:
+            with tarfile.open(tmp / "results.tar.gz") as tar:
+                tar.extractall(tmp / "bundle", filter="data")
+        except (tarfile.TarError, EOFError, OSError) as e:
+            raise AdoptError(f"{results}: results.tar.gz is damaged ({e}); nothing adopted") from None
         bundle = tmp / "bundle"
-        for model, info in manifest.get("runs", {}).items():
-            ckpt = results / info.get("file", "")
+        for model, info in runs.items():
+            ckpt = results / str(info.get("file", ""))
             if model not in REGISTRY or not ckpt.is_file():
                 why = ("not a registry model" if model not in REGISTRY else
                        "its checkpoint did not come back (see the manifest: left_out)")
