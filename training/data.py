@@ -202,6 +202,28 @@ def _decode_archive(src: Path, resolution: int, channels: int, with_labels: bool
     return out
 
 
+def _download(make, root: Path):
+    """make() (a torchvision dataset that downloads into `root`); when it fails, the empty folders it made are
+    removed again, so a wrong --data leaves nothing behind in someone's data folder."""
+    created = [f for f in (root, *root.parents) if not f.exists()]
+    try:
+        return make()
+    except BaseException:
+        if created:
+            for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                _rmdir_if_empty(folder)
+            for folder in created:       # deepest first
+                _rmdir_if_empty(folder)
+        raise
+
+
+def _rmdir_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
 def load_mnist(data, split: str = "train") -> ImageData:
     from torchvision.datasets import MNIST      # only here: keeps `import training` light
     data = data_root("mnist") if data is None else Path(data)
@@ -210,7 +232,8 @@ def load_mnist(data, split: str = "train") -> ImageData:
     if download:
         root = data / "mnist"
     try:
-        ds = MNIST(str(root), train=split == "train", download=download)
+        ds = _download(lambda: MNIST(str(root), train=split == "train", download=download), root) if download \
+            else MNIST(str(root), train=split == "train")
     except Exception as e:
         raise DataError(f"MNIST not found under '{data}' and could not be downloaded ({type(e).__name__})",
                         "give --data a folder holding MNIST/raw/*-ubyte") from None
@@ -224,7 +247,7 @@ def load_cifar10(data, split: str = "train") -> ImageData:
         from torchvision.datasets import CIFAR10
         root = data / "cifar10"
         try:
-            ds = CIFAR10(str(root), train=split == "train", download=True)
+            ds = _download(lambda: CIFAR10(str(root), train=split == "train", download=True), root)
         except Exception as e:
             raise DataError(f"CIFAR-10 not found under '{data}' and could not be downloaded ({type(e).__name__})",
                             "give --data the cifar10-jpeg.tar.gz or an image folder") from None

@@ -134,6 +134,12 @@ class Trainer:
         if self.recipe.batch % self.world:
             raise TrainingError(f"batch {self.recipe.batch} does not split over {self.world} processes",
                                 f"give --batch a multiple of {self.world} (it is the global batch)")
+        if self.recipe.batch > len(data):
+            raise TrainingError(f"batch {self.recipe.batch:,} is larger than the data ({len(data):,} examples)",
+                                f"give --batch at most {len(data):,}")
+        if sync_bn and self.world == 1:
+            raise TrainingError("--sync-bn synchronises batch norm across torchrun's processes, and this is one "
+                                "process", "leave it off, or launch with torchrun --nproc_per_node N")
         if compile and not self.cuda:
             raise TrainingError(f"--compile needs a CUDA device (it replays CUDA graphs), not '{self.device}'",
                                 "leave it off here")

@@ -106,7 +106,9 @@ def stage(source: str, repo: str, folder) -> Staged:
         try:
             path = resolve_weights(source)
         except KeyError as e:
-            raise PushError(str(e).strip("'\"")) from None
+            looks_like_a_path = "/" in source or "\\" in source or source.endswith(".safetensors")
+            raise PushError(f"'{source}': no such run folder or checkpoint file" if looks_like_a_path
+                            else str(e).strip("'\"")) from None
         entry = read_checkpoint(path)[0]
         dest = folder / entry.weights_file
         shutil.copyfile(path, dest)
