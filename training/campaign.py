@@ -840,7 +840,10 @@ def _hms(s) -> str:
 
 def format_status(plan: Plan) -> str:
     head = f"{'run':22s} {'steps':>13s} {'img/s':>7s} {'best metric':>26s} {'targets':>7s} {'time left':>9s}  state"
-    lines = [f"campaign '{plan.name}' ({plan.path}), runs in {plan.runs_dir}", head, "-" * len(head)]
+    where = plan.runs_dir if plan.runs_dir.is_absolute() else f"{plan.runs_dir} (under {Path.cwd()})"
+    if not plan.runs_dir.is_dir():                          # a relative runs_dir read from another folder
+        where = f"{where}, which does not exist yet"
+    lines = [f"campaign '{plan.name}' ({plan.path}), runs in {where}", head, "-" * len(head)]
     for r in status_rows(plan):
         best = f"{r['metric']} {r['best']:.4g}@{r['best_step']}" if r["best"] is not None else "-"
         ips = f"{r['img_per_s']:.0f}" if r["img_per_s"] else "-"
