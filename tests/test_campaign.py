@@ -110,7 +110,7 @@ def test_missing_data_path_and_missing_plan(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("hours, needle", [("nan", "expected a finite number"), ("inf", "expected a finite number"),
-                                           ("0.005", "--hours 0.005 is under 60 s: too short to start a run")])
+                                           ("0.005", "--hours 0.005 is under 30 s: too short to start a run")])
 def test_a_budget_that_cannot_run_is_refused_at_once(tmp_path, capsys, hours, needle):
     plan = write_plan(tmp_path, TOY_RUN)
     assert main(["campaign", str(plan), "--hours", hours]) == 2

@@ -563,7 +563,7 @@ def cmd_campaign(a) -> int:
         raise CLIError(str(e)) from None
 
 
-MIN_CAMPAIGN_SECONDS = 60     # the campaign starts no run in the last 30 s of its budget
+MIN_CAMPAIGN_SECONDS = 30     # the campaign starts no run in the last 30 s of its budget
 
 
 def cmd_adopt(a) -> int:
