@@ -69,7 +69,7 @@ DISK_NEEDED = {"gpu": 4 << 30, "rehearsal": 300 * MIB}
 # (no EMA: its batch-norm recalibration, 5,120 samples per snapshot, is what a 128-pixel toy run would spend its
 # minutes on here; on the GPU it takes well under a second)
 REHEARSAL_RUN = {"steps": 2, "batch": 8, "eval_every": 2, "eval_samples": 24, "sample_every": 1, "save_every": 1,
-                 "log_every": 1, "hours": 0.03, "ema": 0.0}
+                 "log_every": 1, "hours": 0.03, "ema": 0.0, "d_warmup": 2}
 REHEARSAL_ARCH = {"ngf": 8, "ndf": 8, "dim": 16}
 
 
