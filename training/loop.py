@@ -134,9 +134,6 @@ class Trainer:
         if self.recipe.batch % self.world:
             raise TrainingError(f"batch {self.recipe.batch} does not split over {self.world} processes",
                                 f"give --batch a multiple of {self.world} (it is the global batch)")
-        if self.recipe.batch > len(data):
-            raise TrainingError(f"batch {self.recipe.batch:,} is larger than the data ({len(data):,} examples)",
-                                f"give --batch at most {len(data):,}")
         if sync_bn and self.world == 1:
             raise TrainingError("--sync-bn synchronises batch norm across torchrun's processes, and this is one "
                                 "process", "leave it off, or launch with torchrun --nproc_per_node N")
@@ -145,6 +142,9 @@ class Trainer:
                                 "leave it off here")
         if compile and self.world > 1:
             raise TrainingError("--compile is for one process", "leave it off under torchrun")
+        if self.recipe.batch > len(data):
+            raise TrainingError(f"batch {self.recipe.batch:,} is larger than the data ({len(data):,} examples)",
+                                f"give --batch at most {len(data):,}")
         part = self.recipe.batch // self.world
         self.rows = slice(self.rank * part, (self.rank + 1) * part)     # this rank's rows of each global batch
         self.run = RunFolder(run_dir)            # created, with its config.json, when training starts
