@@ -76,7 +76,7 @@ def test_the_text_vocabulary_travels_in_the_config_without_touching_the_registry
     data = TextData(torch.tensor(rows), codec, ["a cat."], "three lines")
     registry_entry = REGISTRY["text-wgangp"]
     small = registry_entry.with_config(dim=16, n_blocks=1)
-    t = Trainer(small, data, tmp_path / "run", steps=1, batch=4, device="cpu", progress=False)
+    t = Trainer(small, data, tmp_path / "run", steps=1, batch=3, device="cpu", progress=False)
     assert t.entry.config.vocab == tuple(codec.vocab) and t.entry.config.seq_len == 16
     assert REGISTRY["text-wgangp"] is registry_entry and registry_entry.config.vocab is None
     t.train()
