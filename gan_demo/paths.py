@@ -87,3 +87,20 @@ def find_data(dataset: str, root=None) -> Path | None:
 def data_root(dataset: str) -> Path:
     """The root to read `dataset` from: where it is present, else the first root (where a download goes)."""
     return find_data(dataset) or data_roots()[0]
+
+
+def missing_folders(path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, deepest first: what creating `path` would make."""
+    path = Path(path)
+    return [f for f in (path, *path.parents) if not f.exists()]
+
+
+def remove_empty_folders(folders) -> None:
+    """Remove each folder that is empty, in the order given (deepest first), leaving any that holds something:
+    what a failed run or download created is taken back, what someone put there stays."""
+    for folder in folders:
+        try:
+            Path(folder).rmdir()                 # only succeeds when empty
+        except OSError:
+            pass
+

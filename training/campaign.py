@@ -130,6 +130,13 @@ def _typed(where, key, value, default):
     return value
 
 
+def _text(where, key, value):
+    """A non-empty string setting (a name, a folder, a device)."""
+    if not isinstance(value, str) or not value:
+        raise PlanError(f"{where}: '{key}' must be a non-empty string, got {value!r}")
+    return value
+
+
 def _table(path, section, value, kind=dict):
     if not isinstance(value, kind):
         what = "a table ([" + section + "])" if kind is dict else "a list of tables ([[" + section + "]])"
@@ -161,9 +168,9 @@ def load_plan(path, data: str | None = None, check_data: bool = True) -> Plan:
         raise PlanError(f"{path}: the plan lists no runs (add [[run]] tables with a model)")
     for key in set(camp) - CAMPAIGN_KEYS:
         raise PlanError(f"{path}: unknown key '{key}' in [campaign] (known: {', '.join(sorted(CAMPAIGN_KEYS))})")
-    for key in {"name", "runs_dir", "device", "data"} & set(camp):
-        if not isinstance(camp[key], str) or not camp[key]:
-            raise PlanError(f"{path} [campaign]: '{key}' must be a non-empty string, got {camp[key]!r}")
+    for key in ("name", "runs_dir", "device", "data"):     # in this order: one error, always the same
+        if key in camp:
+            _text(f"{path} [campaign]", key, camp[key])
     name = camp.get("name", path.stem)
     runs_dir = Path(camp.get("runs_dir", f"runs/campaign-{name}"))
     parallel = _positive(f"{path} [campaign]", "parallel", camp.get("parallel", 1), int)
@@ -200,8 +207,8 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
         if k in recipe and not 0 <= recipe[k] < 1:
             raise PlanError(f"{where}: '{k}' must be from 0 up to (not including) 1, got {recipe[k]!r}")
     for k in ("device", "name"):
-        if k in run and (not isinstance(run[k], str) or not run[k]):
-            raise PlanError(f"{where}: '{k}' must be a non-empty string, got {run[k]!r}")
+        if k in run:
+            _text(where, k, run[k])
     if "name" in run and (not SAFE_NAME.fullmatch(run["name"]) or ".." in run["name"]):
         raise PlanError(f"{where}: name {run['name']!r} must be letters, digits, '.', '_' and '-' (it names the "
                         f"run's folder)")
@@ -736,7 +743,7 @@ def _last_line(path: Path) -> str:
         lines = [ln.strip() for ln in path.read_text(errors="replace")[-20000:].splitlines() if ln.strip()]
     except OSError:
         return "no output"
-    return (lines[-1][:300] if lines else "no output")
+    return lines[-1][:300] if lines else "no output"
 
 
 def check_devices(plan: Plan, only: list[str] | None = None) -> None:

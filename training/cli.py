@@ -248,6 +248,7 @@ def cmd_train(a) -> int:
 
 def _train(a, device) -> int:
     import torch  # noqa: F401  (imported here so `--help` stays fast)
+    from gan_demo.paths import missing_folders, remove_empty_folders
     from . import distributed
 
     entry = get_entry(_model(a.model))
@@ -265,7 +266,7 @@ def _train(a, device) -> int:
     verdict = distributed.broadcast(_claim_run_folder(out, a.resume, a.force) if distributed.is_main() else None)
     if verdict:
         raise CLIError(verdict)
-    created = [f for f in (out, *out.parents) if not f.exists()]     # deepest first
+    created = missing_folders(out)                                  # deepest first
     try:
         out.mkdir(parents=True, exist_ok=True)
         if not os.access(out, os.W_OK):
@@ -276,7 +277,7 @@ def _train(a, device) -> int:
         return _run(a, entry, out, device)
     except BaseException:
         if distributed.is_main():
-            _remove_if_empty([out / "samples", *created])   # a run that failed before writing leaves no folder
+            remove_empty_folders([out / "samples", *created])   # a run that failed before writing leaves no folder
         raise
 
 
@@ -294,14 +295,6 @@ def _claim_run_folder(out: Path, resume: bool, force: bool) -> str | None:
     except OSError as e:
         return f"cannot clear the old run in '{out}' ({e.strerror or e})"
     return None
-
-
-def _remove_if_empty(folders) -> None:
-    for folder in folders:
-        try:
-            folder.rmdir()                  # only succeeds when empty
-        except OSError:
-            pass
 
 
 def _run(a, entry, out: Path, device) -> int:

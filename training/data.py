@@ -25,7 +25,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from gan_demo.checkpoint import atomic_write
-from gan_demo.paths import REPO, data_root, locate
+from gan_demo.paths import REPO, data_root, locate, missing_folders, remove_empty_folders
 from gan_demo.text_codec import TextCodec
 
 from .errors import HintedError
@@ -205,23 +205,14 @@ def _decode_archive(src: Path, resolution: int, channels: int, with_labels: bool
 def _download(make, root: Path):
     """make() (a torchvision dataset that downloads into `root`); when it fails, the empty folders it made are
     removed again, so a wrong --data leaves nothing behind in someone's data folder."""
-    created = [f for f in (root, *root.parents) if not f.exists()]
+    created = missing_folders(root)
     try:
         return make()
     except BaseException:
         if created:
-            for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                _rmdir_if_empty(folder)
-            for folder in created:       # deepest first
-                _rmdir_if_empty(folder)
+            inside = sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+            remove_empty_folders([*inside, *created])
         raise
-
-
-def _rmdir_if_empty(folder: Path) -> None:
-    try:
-        folder.rmdir()
-    except OSError:
-        pass
 
 
 def load_mnist(data, split: str = "train") -> ImageData:
