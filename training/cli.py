@@ -43,14 +43,13 @@ def _positive(kind, least=None):
 
 
 def _seed(text: str) -> int:
-    from gan_demo.latents import MAX_SEED
+    """--seed: the project's seed check (gan_demo.validate: one wording for the app, its API and the CLI)."""
+    from gan_demo.validate import seed
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if not 0 <= v <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be from 0 to {MAX_SEED}, got {text}")
-    return v
+    return seed(v, "the seed", error=argparse.ArgumentTypeError)
 
 
 TEMPERATURES = (0.01, 100.0)
