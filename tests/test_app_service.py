@@ -181,6 +181,30 @@ def test_explore_limits(store):
         service.explore("celeba64-dcgan", 0, [float("nan")], store=store)
 
 
+def test_slider_previews_show_each_direction_at_both_ends(store):
+    previews = service.slider_previews("celeba64-dcgan", 4, 0.8, store=store)
+    assert len(previews) == 8 and {p.size for p in previews} == {(2 * 66 + 2, 68)}   # two 64-px pictures, padded
+    third = pixels(previews[2])
+    left, right = third[2:66, 2:66], third[2:66, 68:132]
+    amounts = [0, 0, -service.PREVIEW_AMOUNT] + [0] * 5
+    assert (left == pixels(service.explore("celeba64-dcgan", 4, amounts, 0.8, store=store))).all()
+    amounts[2] = service.PREVIEW_AMOUNT
+    assert (right == pixels(service.explore("celeba64-dcgan", 4, amounts, 0.8, store=store))).all()
+    assert not (left == right).all()
+    again = service.slider_previews("celeba64-dcgan", 4, 0.8, store=store)
+    assert all((pixels(a) == pixels(b)).all() for a, b in zip(previews, again))
+    assert previews[0].size != service.slider_previews("mnist-gan", 4, store=store)[0].size   # digits enlarged
+
+
+def test_slider_previews_refuse_bad_input(store):
+    with pytest.raises(ValueError, match="seed"):
+        service.slider_previews("celeba64-dcgan", 2 ** 32, store=store)
+    with pytest.raises(ValueError, match="truncation"):
+        service.slider_previews("celeba64-dcgan", 0, float("nan"), store=store)
+    with pytest.raises(ValueError, match="text model|image model|unknown"):
+        service.slider_previews("text-wgangp", 0, store=store)
+
+
 def test_directions_missing_from_a_checkpoint_are_computed_once(tmp_path, monkeypatch):
     make_tiny_weights(tmp_path, ["mnist-gan"], directions=False)
     monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path))

@@ -62,6 +62,7 @@ def test_page_generates_picks_and_explores_without_console_errors(page):
     before = page.locator("#explore-image img").get_attribute("src")
     page.get_by_label("range slider for direction 1").fill("3")     # the picture follows the slider
     page.wait_for_function("(src) => document.querySelector('#explore-image img').src !== src", arg=before)
+    page.wait_for_function("() => document.querySelectorAll('.slider-ends img').length == 8")   # both ends, each
 
     page.get_by_role("tab", name="Digits").click()                    # a first grid of digits, unasked
     page.wait_for_selector("#digits-grid img")

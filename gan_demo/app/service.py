@@ -40,6 +40,7 @@ MAX_SENTENCES = 50          # Text
 MAX_DIGIT_COLUMNS = 10      # Digits: seeds per digit (10 digits × 10 seeds at most)
 N_SLIDERS = 8               # Explore: latent directions offered
 SLIDER_RANGE = 5.0          # how far along a unit direction a slider goes (z has unit variance per dimension)
+PREVIEW_AMOUNT = 3.0        # Explore: the small pictures beside each slider show it at -3 and +3
 TRUNCATION_RANGE = (0.1, 1.0)
 TEMPERATURE_RANGE = (0.1, 3.0)
 INTERPOLATION_MODES = ("slerp", "lerp")
@@ -398,24 +399,41 @@ def direction_labels(model, store: ModelStore = STORE, session: str | None = Non
     return store.directions(model)[1]
 
 
+def _explore_start(model, seed_value, truncation, store: ModelStore, session, latent):
+    """The Explore tab's unmoved picture: (generator, truncated z, class or None, the model's directions)."""
+    model = check_model(model, "image", session)
+    start = _start(model, seed_value, latent, "seed")
+    truncation = number(truncation, "truncation", *TRUNCATION_RANGE)
+    g = store.get(model)
+    z, label = _latent(g, start)
+    return g, truncate(z, truncation), label, store.directions(model)[0]
+
+
 def explore(model, seed_value, amounts, truncation=1.0, store: ModelStore = STORE,
             session: str | None = None, latent=None) -> Image.Image:
     """One image for a seed (or a latent found by `project`) moved along the model's principal latent directions
     by `amounts` (≤ N_SLIDERS)."""
-    model = check_model(model, "image", session)
-    start = _start(model, seed_value, latent, "seed")
     if not isinstance(amounts, (list, tuple)) or len(amounts) > N_SLIDERS:
         raise ValueError(f"give at most {N_SLIDERS} slider amounts")
     amounts = [number(v, f"slider {i + 1}", -SLIDER_RANGE, SLIDER_RANGE) for i, v in enumerate(amounts)]
-    truncation = number(truncation, "truncation", *TRUNCATION_RANGE)
-    g = store.get(model)
-    z, label = _latent(g, start)
-    vectors, _ = store.directions(model)
+    g, z, label, vectors = _explore_start(model, seed_value, truncation, store, session, latent)
     amounts = amounts[:len(vectors)]
-    z = truncate(z, truncation)
     if amounts:
         z = walk(z, vectors, amounts)
     return to_pil(enlarge(g.sample(latents=z[None], labels=[label] if label is not None else None))[0])
+
+
+def slider_previews(model, seed_value, truncation=1.0, store: ModelStore = STORE, session: str | None = None,
+                    latent=None) -> list[Image.Image]:
+    """What each slider does to this picture, shown before anyone drags it: per direction one small picture of
+    the unmoved picture moved to -PREVIEW_AMOUNT (left) and +PREVIEW_AMOUNT (right), the other sliders at 0.
+    Names measured from colour statistics cannot say "smiles" or "turns the head"; these pictures can."""
+    g, z, label, vectors = _explore_start(model, seed_value, truncation, store, session, latent)
+    ends = torch.stack([walk(z, vectors, [0] * i + [sign * PREVIEW_AMOUNT])
+                        for i in range(len(vectors)) for sign in (-1, 1)])
+    labels = [label] * len(ends) if label is not None else None
+    images = enlarge(g.sample(latents=ends, labels=labels))
+    return [to_pil(make_grid(images[2 * i:2 * i + 2], ncol=2)) for i in range(len(vectors))]
 
 
 # --- bring your own picture -----------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from .common import (
 INTRO = ("Each slider moves the picture along one of the directions in which this model's pictures vary most "
          "(principal components of the generator's features, as in GANSpace); direction 1 varies the most. "
          "Each is named after what it was measured to do, left end ↔ right end (e.g. *thin ↔ bold*); the model's "
-         "card on the Models tab lists them all. Drag a slider and watch.")
+         "card on the Models tab lists them all. Beside each slider, this picture at -3 and +3 along it: names "
+         "measured from colours cannot say *turns the head* or *smiles*, the pictures can. Drag a slider and watch.")
 
 
 @gpu
@@ -30,6 +31,26 @@ def explore(request: gr.Request, model, seed, truncation, latent, *amounts):
     if seed is None and latent is None:
         return gr.skip()
     return picture(session_of(request), model, seed, truncation, latent, *amounts)
+
+
+@gpu
+@user_errors
+def previews(session, model, seed, truncation, latent):
+    return service.slider_previews(model, seed, truncation, session=session, latent=latent)
+
+
+def slider_previews(request: gr.Request, model, seed, truncation, latent):
+    """→ one small picture per slider (hidden past the model's directions); like `explore`, an empty seed or a
+    model that cannot load leaves them as they are: the big picture reports the problem."""
+    latent = latent if isinstance(latent, dict) and latent.get("model") == model else None
+    if seed is None and latent is None:
+        return [gr.skip()] * service.N_SLIDERS
+    try:
+        pictures = previews(session_of(request), model, seed, truncation, latent)
+    except gr.Error:
+        return [gr.skip()] * service.N_SLIDERS
+    return [gr.Image(pictures[i], visible=True) if i < len(pictures) else gr.Image(None, visible=False)
+            for i in range(service.N_SLIDERS)]
 
 
 def latent_note(latent, model) -> str:
@@ -73,18 +94,30 @@ def build() -> SimpleNamespace:
                 image = gr.Image(label="Picture", format="png", height=320, buttons=PICTURE_BUTTONS,
                                  elem_id="explore-image")
             with gr.Column(scale=2):
-                sliders = [gr.Slider(-service.SLIDER_RANGE, service.SLIDER_RANGE, value=0, step=0.1,
-                                     label=f"direction {i + 1}") for i in range(service.N_SLIDERS)]
+                sliders, ends = [], []
+                for i in range(service.N_SLIDERS):
+                    with gr.Row(equal_height=True):
+                        sliders.append(gr.Slider(-service.SLIDER_RANGE, service.SLIDER_RANGE, value=0, step=0.1,
+                                                 label=f"direction {i + 1}", scale=4))
+                        ends.append(gr.Image(format="png", height=72, show_label=False, container=False,
+                                             interactive=False, buttons=[], scale=1, min_width=100,
+                                             elem_classes="slider-ends"))
         latent = gr.State(None)
     inputs = [model, seed, truncation, latent, *sliders]
+    start = [model, seed, truncation, latent]
     # last call wins: while one picture renders, only the newest slider position waits
     gr.on([s.change for s in sliders] + [seed.change, truncation.change], explore, inputs, image,
           api_name="explore", preprocess=False, trigger_mode="always_last", show_progress="minimal", **MODEL_WORK)
+    # the end pictures follow the unmoved picture: its seed, truncation or found latent, not the sliders
+    gr.on([seed.change, truncation.change, latent.change], slider_previews, start, ends, api_visibility="private",
+          preprocess=False, trigger_mode="always_last", show_progress="hidden", **MODEL_WORK)
     on_random_seed(dice, seed)
     reset.click(lambda: [0] * service.N_SLIDERS, None, sliders, api_visibility="private", queue=False)
     for trigger in (tab.select, model.change):
         trigger(slider_setup, model, sliders, api_visibility="private", **MODEL_WORK).then(
             explore, inputs, image, api_visibility="private", preprocess=False, show_progress="minimal",
+            **MODEL_WORK).then(
+            slider_previews, start, ends, api_visibility="private", preprocess=False, show_progress="hidden",
             **MODEL_WORK)
     model.change(lambda: [0] * service.N_SLIDERS, None, sliders, api_visibility="private", queue=False)
     noted = lambda z, m: (latent_note(z, m), gr.Button(visible=isinstance(z, dict)))
@@ -93,4 +126,4 @@ def build() -> SimpleNamespace:
     back.click(lambda: None, None, latent, api_visibility="private", queue=False).then(
         explore, inputs, image, api_visibility="private", preprocess=False, show_progress="minimal", **MODEL_WORK)
     return SimpleNamespace(model=model, seed=seed, truncation=truncation, latent=latent, sliders=sliders,
-                           image=image, inputs=inputs, explore=explore)
+                           ends=ends, image=image, inputs=inputs, explore=explore)
