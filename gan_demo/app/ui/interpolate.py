@@ -27,6 +27,17 @@ def interpolate(model, seed_a, seed_b, steps, mode, truncation, latent_a=None, l
     return png_file(w.strip), temp_file(w.gif, ".gif"), temp_file(w.mp4, ".mp4")
 
 
+def first_walk(model, seed_a, seed_b, steps, mode, truncation, latent_a, latent_b, shown):
+    """The walk shown when the page opens, so the tab is never an empty frame; none (and no error box) while no
+    image model can load, and nothing when a walk is already shown (the visitor was quicker)."""
+    if shown:
+        return gr.skip(), gr.skip(), gr.skip()
+    try:
+        return interpolate(model, seed_a, seed_b, steps, mode, truncation, latent_a, latent_b)
+    except gr.Error:
+        return None, None, None
+
+
 def ends_note(latent_a, latent_b, model) -> str:
     ends = [f"{k}: **your projected picture**" + ("" if z.get("model") == model else f" (of {z.get('model')}: "
                                                   "choose that model to use it)")
@@ -68,4 +79,4 @@ def build() -> SimpleNamespace:
     back.click(lambda: (None, None), None, [latent_a, latent_b], api_visibility="private", queue=False)
     return SimpleNamespace(model=model, seed_a=seed_a, seed_b=seed_b, truncation=truncation, latent_a=latent_a,
                            latent_b=latent_b, run=run, inputs=inputs, outputs=[strip, gif, mp4],
-                           interpolate=interpolate)
+                           interpolate=interpolate, first_walk=first_walk, gif=gif, gif_file=gif_file)
