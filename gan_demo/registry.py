@@ -29,6 +29,7 @@ class Recipe:
     betas: tuple = (0.5, 0.999)
     n_critic: int = 1            # discriminator steps per generator step
     gp_weight: float = 10.0      # WGAN-GP lambda
+    gp_every: int = 1            # the penalty on every k-th critic step only, weighted k× (lazy, as StyleGAN2's R1)
     batch: int = 64
     steps: int = 5000
     ema: float = 0.999           # generator EMA decay (0 disables)

@@ -73,6 +73,8 @@ arch = {g_hidden = [32, 64, 128], d_hidden = [128, 64, 32]}
     ('[[run]]\nmodel = "mnist-gan"\nflip = "yes"\n', "'flip' must be true or false, got 'yes'"),
     ('[[run]]\nmodel = "mnist-gan"\nlabel_smoothing = "x"\n', "'label_smoothing' must be a number"),
     ('[[run]]\nmodel = "mnist-gan"\ngp_weight = -1\n', "'gp_weight' must be ≥ 0"),
+    ('[[run]]\nmodel = "mnist-wgangp"\ngp_every = 0\n', "'gp_every' must be a positive number"),
+    ('[[run]]\nmodel = "mnist-wgangp"\ngp_every = 2.5\n', "gp_every"),
     ('[[run]]\nmodel = "mnist-gan"\nname = 7\n', "'name' must be a non-empty string, got 7"),
     ('[[run]]\nmodel = "mnist-gan"\nname = "../../escape"\n', "name '../../escape' must be letters, digits"),
     ('[[run]]\nmodel = "mnist-gan"\ndevice = 1\n', "'device' must be a non-empty string"),

@@ -57,6 +57,34 @@ def test_a_resumed_run_trains_at_the_rates_it_is_given_not_the_saved_ones(tmp_pa
     assert resumed.opt_d.state       # the moments were restored: only the rates come from the recipe
 
 
+def test_a_lazy_gradient_penalty_is_taken_on_every_kth_critic_step_weighted_k_times(tmp_path, mnist_root,
+                                                                                     monkeypatch):
+    import training.loop
+    data = _mnist_slice(mnist_root)
+    kw = dict(batch=8, device="cpu", log_every=2, sample_every=100, progress=False)
+    lazy = REGISTRY["mnist-wgangp"].with_recipe(gp_every=4)          # 5 critic steps per generator step
+    taken, penalty = [], training.loop.gradient_penalty
+    monkeypatch.setattr(training.loop, "gradient_penalty", lambda *a, **k: taken.append(1) or penalty(*a, **k))
+    full = Trainer(lazy, data, tmp_path / "full", steps=6, **kw)
+    full.train()
+    assert len(taken) == 8                                   # critic steps 0, 4, 8, …, 28 of 30
+    assert all(r["gp"] > 0 for r in full.run.read_log())     # the log shows the last penalty taken, never a 0
+    # resumed at step 3 (critic step 15, between two penalties), it trains exactly as the unbroken run
+    Trainer(lazy, data, tmp_path / "half", steps=3, **kw).train()
+    resumed = Trainer(lazy, data, tmp_path / "half", steps=6, **kw)
+    resumed.load_resume()
+    resumed.train()
+    for k, v in full.D.state_dict().items():
+        assert torch.equal(v, resumed.D.state_dict()[k]), k
+    # a penalised step weighs the penalty k times: the first critic step equals one with λ·k on every step
+    one = [Trainer(e, data, tmp_path / name, **kw) for e, name in (
+        (lazy, "lazy"), (REGISTRY["mnist-wgangp"].with_recipe(gp_weight=40.0), "heavy"))]
+    for t in one:
+        t.warm_up_discriminator(1)
+    for k, v in one[0].D.state_dict().items():
+        assert torch.equal(v, one[1].D.state_dict()[k]), k
+
+
 def test_short_training_on_real_mnist_exports_a_loadable_generator(tmp_path, mnist_root, monkeypatch):
     data = _mnist_slice(mnist_root, 512)
     events = []

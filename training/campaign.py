@@ -6,7 +6,7 @@ A plan is a small TOML file (see training/plans/cpu.toml):
     [campaign]                   name, runs_dir, parallel (runs at once), device, threads, data
     [defaults]                   any run key, for every run
     [[run]]                      model (registry name), name (default: the model), steps, batch, lr_g, lr_d,
-                                 betas, n_critic, ema, flip, diffaug, arch = {ngf = 32, …} (widths, d_norm),
+                                 betas, n_critic, gp_every, ema, flip, diffaug, arch = {ngf = 32, …} (widths, d_norm),
                                  eval_every, eval_samples, hours (budget per invocation), threads, device, seed,
                                  save_every, sample_every, log_every, targets, start_from, d_warmup
 
@@ -43,8 +43,8 @@ from gan_demo.models import check_config
 from gan_demo.paths import REPO
 from gan_demo.registry import REGISTRY, ModelEntry
 
-RECIPE_KEYS = {"steps", "batch", "lr_g", "lr_d", "betas", "n_critic", "gp_weight", "ema", "flip", "diffaug",
-               "label_smoothing", "code_weight", "lr_decay_from", "log_every", "sample_every"}
+RECIPE_KEYS = {"steps", "batch", "lr_g", "lr_d", "betas", "n_critic", "gp_weight", "gp_every", "ema", "flip",
+               "diffaug", "label_smoothing", "code_weight", "lr_decay_from", "log_every", "sample_every"}
 RUN_KEYS = RECIPE_KEYS | {"model", "name", "arch", "eval_every", "eval_samples", "export_samples", "hours",
                           "threads", "device", "seed", "save_every", "targets", "start_from", "d_warmup"}
 START_FROM = ("own", "shipped")   # a run without state of its own: from its own snapshots only, or also from the
@@ -214,7 +214,7 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
                         f"run's folder)")
     if "seed" in run:
         _typed(where, "seed", run["seed"], 0)
-    for k in ("steps", "batch", "n_critic", "log_every", "sample_every"):
+    for k in ("steps", "batch", "n_critic", "gp_every", "log_every", "sample_every"):
         if k in recipe:
             _positive(where, k, recipe[k], int)
     for k in ("lr_g", "lr_d"):

@@ -188,6 +188,7 @@ class Trainer:
         self.fixed_z = seed_latents(range(n_fixed), entry.latent_dim, entry.latent_dist)
         self.fixed_labels = torch.arange(n_fixed) % entry.num_classes if entry.num_classes else None
         self._acc, self._acc_n = None, 0
+        self._gp = torch.zeros((), device=self.device)     # the last gradient penalty taken (0 without one)
         # what train_step calls: G and D themselves, or their DDP wrappers (which also broadcast rank 0's initial
         # weights); self.G and self.D stay the bare modules, so state dicts and the EMA never see the wrappers
         self._g, self._d = self.G, self.D
@@ -288,9 +289,11 @@ class Trainer:
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and not self.entry.is_text)
 
-    def _discriminator_step(self):
-        """One step of D (the critic) on a real and a generated batch → (D's loss, gradient penalty, real scores,
-        fake scores, the real batch's labels: the generator step draws for these too)."""
+    def _discriminator_step(self, d_step: int = 0):
+        """D's (the critic's) `d_step`-th step, counted from 0 over the run, on a real and a generated batch →
+        (D's loss, gradient penalty, real scores, fake scores, the real batch's labels: the generator step draws
+        for these too). With gp_every = k the penalty, the double-backward pass that costs ~40% of a critic step
+        on the CPU, is taken on every k-th step only and weighted k× (lazy regularisation, Karras et al. 2020)."""
         r, B, G, D = self.recipe, self.recipe.batch, self._g, self._d   # B: the global batch; each rank its rows
         x, y = self._real(B)
         z = self._z(B)
@@ -301,10 +304,13 @@ class Trainer:
             real_s = D(x, y)
             fake_s, code_loss = self._judge(D, fake, y, z)
         dl = d_loss(r.loss, real_s, fake_s) + code_loss
-        gp = (gradient_penalty(self._d_gp, x, fake, y, eps=self._eps(B, x.ndim)) if r.loss == "wgangp"
+        penalised = r.loss == "wgangp" and d_step % r.gp_every == 0
+        gp = (gradient_penalty(self._d_gp, x, fake, y, eps=self._eps(B, x.ndim)) if penalised
               else torch.zeros((), device=x.device))
+        if penalised:
+            self._gp = gp.detach()          # the log shows the last penalty taken
         self.opt_d.zero_grad(set_to_none=True)
-        (dl + r.gp_weight * gp).backward()
+        (dl + r.gp_weight * r.gp_every * gp).backward()
         self.opt_d.step()
         return dl, gp, real_s, fake_s, y
 
@@ -320,7 +326,7 @@ class Trainer:
                 return done
             if self.compiled:
                 torch.compiler.cudagraph_mark_step_begin()
-            self._discriminator_step()
+            self._discriminator_step(done)
         return steps
 
     def train_step(self) -> None:
@@ -332,8 +338,8 @@ class Trainer:
             # one CUDA-graph generation per step: every graph output of this step (the scores read for the stats
             # at its end included) stays valid until the next step begins
             torch.compiler.cudagraph_mark_step_begin()
-        for _ in range(r.n_critic):
-            dl, gp, real_s, fake_s, y = self._discriminator_step()
+        for i in range(r.n_critic):
+            dl, _, real_s, fake_s, y = self._discriminator_step(self.step * r.n_critic + i)
         # the generator step: D is a fixed function of its input here, so no gradients for its weights (StyleGAN's
         # loop does the same); no_sync: nor any gradient averaging of D between the ranks
         self.D.requires_grad_(False)
@@ -347,7 +353,7 @@ class Trainer:
         self.opt_g.step()
         self._update_ema()
         stats = torch.stack([dl.detach(), gl.detach(), (real_s.float().mean() - fake_s.float().mean()).detach(),
-                             gp.detach()])
+                             self._gp])
         self._acc = stats if self._acc is None else self._acc + stats
         self._acc_n += 1
         self.step += 1
