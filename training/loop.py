@@ -289,11 +289,12 @@ class Trainer:
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and not self.entry.is_text)
 
-    def _discriminator_step(self, d_step: int = 0):
+    def _discriminator_step(self, d_step: int):
         """D's (the critic's) `d_step`-th step, counted from 0 over the run, on a real and a generated batch →
-        (D's loss, gradient penalty, real scores, fake scores, the real batch's labels: the generator step draws
-        for these too). With gp_every = k the penalty, the double-backward pass that costs ~40% of a critic step
-        on the CPU, is taken on every k-th step only and weighted k× (lazy regularisation, Karras et al. 2020)."""
+        (D's loss, real scores, fake scores, the real batch's labels: the generator step draws for these too).
+        With gp_every = k the gradient penalty, the double-backward pass that costs ~40% of a critic step on the
+        CPU, is taken on every k-th step only and weighted k× (lazy regularisation, Karras et al. 2020); the last
+        one taken is kept in self._gp for the log."""
         r, B, G, D = self.recipe, self.recipe.batch, self._g, self._d   # B: the global batch; each rank its rows
         x, y = self._real(B)
         z = self._z(B)
@@ -304,15 +305,15 @@ class Trainer:
             real_s = D(x, y)
             fake_s, code_loss = self._judge(D, fake, y, z)
         dl = d_loss(r.loss, real_s, fake_s) + code_loss
-        penalised = r.loss == "wgangp" and d_step % r.gp_every == 0
-        gp = (gradient_penalty(self._d_gp, x, fake, y, eps=self._eps(B, x.ndim)) if penalised
-              else torch.zeros((), device=x.device))
-        if penalised:
-            self._gp = gp.detach()          # the log shows the last penalty taken
+        loss = dl
+        if r.loss == "wgangp" and d_step % r.gp_every == 0:
+            gp = gradient_penalty(self._d_gp, x, fake, y, eps=self._eps(B, x.ndim))
+            self._gp = gp.detach()
+            loss = dl + r.gp_weight * r.gp_every * gp
         self.opt_d.zero_grad(set_to_none=True)
-        (dl + r.gp_weight * r.gp_every * gp).backward()
+        loss.backward()
         self.opt_d.step()
-        return dl, gp, real_s, fake_s, y
+        return dl, real_s, fake_s, y
 
     def warm_up_discriminator(self, steps: int) -> int:
         """Train a fresh D alone for `steps` steps beside a trained G, which stays as it is: G's first steps then
@@ -339,7 +340,7 @@ class Trainer:
             # at its end included) stays valid until the next step begins
             torch.compiler.cudagraph_mark_step_begin()
         for i in range(r.n_critic):
-            dl, _, real_s, fake_s, y = self._discriminator_step(self.step * r.n_critic + i)
+            dl, real_s, fake_s, y = self._discriminator_step(self.step * r.n_critic + i)
         # the generator step: D is a fixed function of its input here, so no gradients for its weights (StyleGAN's
         # loop does the same); no_sync: nor any gradient averaging of D between the ranks
         self.D.requires_grad_(False)
