@@ -131,6 +131,12 @@ def session_of(request) -> str | None:
     return getattr(request, "session_hash", None) or None
 
 
+def own_latent(latent, model):
+    """A latent found in the Project tab (a page state) when it belongs to `model`, else None: a found latent is
+    used only with the model that found it, and the seed is used otherwise."""
+    return latent if isinstance(latent, dict) and latent.get("model") == model else None
+
+
 def client_of(request) -> str | None:
     """The caller's address, for per-client bounds (an API caller may open a new session for every call). When the
     direct peer is a private or loopback one (a proxy in front, as on Spaces): the last public address in

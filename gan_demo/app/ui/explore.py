@@ -7,13 +7,14 @@ import gradio as gr
 
 from .. import service
 from .common import (
-    MODEL_WORK, PICTURE_BUTTONS, gpu, model_menu, on_random_seed, seed_row, session_of, user_errors)
+    MODEL_WORK, PICTURE_BUTTONS, gpu, model_menu, on_random_seed, own_latent, seed_row, session_of, user_errors)
 
 INTRO = ("Each slider moves the picture along one of the directions in which this model's pictures vary most "
          "(principal components of the generator's features, as in GANSpace); direction 1 varies the most. "
          "Each is named after what it was measured to do, left end ↔ right end (e.g. *thin ↔ bold*); the model's "
-         "card on the Models tab lists them all. Beside each slider, this picture at -3 and +3 along it: names "
-         "measured from colours cannot say *turns the head* or *smiles*, the pictures can. Drag a slider and watch.")
+         f"card on the Models tab lists them all. Beside each slider, this picture at -{service.PREVIEW_AMOUNT:g} "
+         f"and +{service.PREVIEW_AMOUNT:g} along it: names measured from colours cannot say *turns the head* or "
+         "*smiles*, the pictures can. Drag a slider and watch.")
 
 
 @gpu
@@ -27,7 +28,7 @@ def explore(request: gr.Request, model, seed, truncation, latent, *amounts):
     """→ one image. An empty seed (the box cleared while typing a new one) leaves the picture as it is. A latent
     from the Project tab (a page state, not part of the API) replaces the seed while the model is its own.
     (The request comes first: gradio passes it only to a positional parameter, and the amounts are *args.)"""
-    latent = latent if isinstance(latent, dict) and latent.get("model") == model else None
+    latent = own_latent(latent, model)
     if seed is None and latent is None:
         return gr.skip()
     return picture(session_of(request), model, seed, truncation, latent, *amounts)
@@ -42,7 +43,7 @@ def previews(session, model, seed, truncation, latent):
 def slider_previews(request: gr.Request, model, seed, truncation, latent):
     """→ one small picture per slider (hidden past the model's directions); like `explore`, an empty seed or a
     model that cannot load leaves them as they are: the big picture reports the problem."""
-    latent = latent if isinstance(latent, dict) and latent.get("model") == model else None
+    latent = own_latent(latent, model)
     if seed is None and latent is None:
         return [gr.skip()] * service.N_SLIDERS
     try:

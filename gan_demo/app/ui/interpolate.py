@@ -7,7 +7,8 @@ import gradio as gr
 
 from .. import service
 from .common import (
-    MODEL_WORK, PICTURE_BUTTONS, gpu, model_menu, png_file, seed_input, session_of, temp_file, user_errors)
+    MODEL_WORK, PICTURE_BUTTONS, gpu, model_menu, own_latent, png_file, seed_input, session_of, temp_file,
+    user_errors)
 
 INTRO = ("Every seed is a point in the generator's *latent space*. Walking from seed A's point to seed B's morphs "
          "one picture into the other: **lerp** goes in a straight line, **slerp** follows the sphere where "
@@ -21,9 +22,8 @@ def interpolate(model, seed_a, seed_b, steps, mode, truncation, latent_a=None, l
     """→ the frames as one strip (PNG), the looping walk as a GIF file and as an MP4 file. `latent_a`/`latent_b`
     (page states, not part of the API) are latents found in the Project tab; they replace a seed while the model
     is their own."""
-    own = lambda z: z if isinstance(z, dict) and z.get("model") == model else None
     w = service.interpolate(model, seed_a, seed_b, steps, mode, truncation, session=session_of(request),
-                            latent_a=own(latent_a), latent_b=own(latent_b))
+                            latent_a=own_latent(latent_a, model), latent_b=own_latent(latent_b, model))
     return png_file(w.strip), temp_file(w.gif, ".gif"), temp_file(w.mp4, ".mp4")
 
 
