@@ -131,3 +131,44 @@ def name_directions(generate, vectors: torch.Tensor, z_dim: int, *, num_classes:
         names.append(name or f"direction {i + 1}")
         effects.append({k: round(v, 3) if isinstance(v, float) else [round(p, 3) for p in v] for k, v in effect.items()})
     return names, effects
+
+
+# --- names given by a person -----------------------------------------------------------------------------------
+# Colour statistics cannot say "smiles" or "man ↔ woman"; a person looking at a direction sheet can. Their names
+# live beside the measured ones (directions["looked_at"]: {"3": "man ↔ woman"}, by slider number), which stay.
+MAX_NAME_CHARS = 60
+
+
+def shown_labels(d: dict) -> list[str]:
+    """The names the app and the model card show: a person's name where one was given, else the measured one."""
+    labels, looked = d.get("labels"), d.get("looked_at")
+    labels, looked = labels if isinstance(labels, list) else [], looked if isinstance(looked, dict) else {}
+    return [str(looked.get(str(i + 1)) or label) for i, label in enumerate(labels)]
+
+
+def check_name(text: str) -> str:
+    """A person's name for a direction: one line of at most MAX_NAME_CHARS characters (a slider label)."""
+    text = " ".join(str(text).split())
+    if "|" in text:
+        raise ValueError("a direction's name cannot hold '|' (it is a cell of the model card's table)")
+    if len(text) > MAX_NAME_CHARS:
+        raise ValueError(f"a direction's name is at most {MAX_NAME_CHARS} characters (a slider label), "
+                         f"got {len(text)}")
+    return text
+
+
+def names_still_apply(old: dict, new: dict, min_cosine: float = 0.99) -> dict[str, str]:
+    """The names a person gave to `old`'s directions whose direction `new` still has, same way round (cosine ≥
+    `min_cosine`): measuring the same weights again keeps them; other weights, or a flipped sign, drop them."""
+    looked, a, b = old.get("looked_at"), old.get("vectors"), new.get("vectors")
+    if not isinstance(looked, dict) or not looked or a is None or b is None:
+        return {}
+    a, b = torch.as_tensor(a).float(), torch.as_tensor(b).float()
+    if a.shape[1:] != b.shape[1:]:
+        return {}
+    keep = {}
+    for k, text in looked.items():
+        i = int(k) - 1 if str(k).isdigit() else -1
+        if 0 <= i < min(len(a), len(b)) and torch.cosine_similarity(a[i], b[i], dim=0) >= min_cosine:
+            keep[k] = text
+    return keep

@@ -10,6 +10,7 @@ import torch
 from . import hub
 from .checkpoint import CheckpointError, check_claims, check_state_dict, read_checkpoint  # noqa: F401
 from .devices import pick_device
+from .directions import shown_labels
 from .latents import check_seed, seed_latents, truncate
 from .models import build_generator, count_parameters
 from .paths import REPO
@@ -53,7 +54,7 @@ class GanGenerator:
             self.net = self.net.to(memory_format=torch.channels_last)
         d = self.meta.get("directions") or {}
         self.directions = d.get("vectors")
-        self.direction_labels = d.get("labels", [])
+        self.direction_labels = shown_labels(d)   # a person's names where given
         self.codec = TextCodec(entry.config.vocab, entry.config.seq_len) if entry.is_text else None
 
     # --- facts ------------------------------------------------------------------------------------------------

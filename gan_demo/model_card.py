@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from .directions import shown_labels
 from .registry import REGISTRY, ModelEntry
 
 
@@ -206,15 +207,21 @@ def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int 
     lines += ["", "## Metrics", ""]
     lines += metrics_table(metrics) if metrics else ["- not measured yet"]
     d = meta.get("directions") or {}
+    looked = d.get("looked_at") if isinstance(d.get("looked_at"), dict) else {}
     if d.get("labels"):
         lines += ["", "## Latent directions", "",
                   "Directions of change in latent space (GANSpace: principal components of an early layer, carried "
                   "back to z); the first eight are the Explore tab's sliders. "
                   "Each is named after what it measurably does when 200 samples move ±2.5 along it (stroke or "
                   "colour attributes; for unconditional digits, the MNIST classifier's class shift); slider's low "
-                  "end ↔ high end. Unnamed ones change nothing measured strongly.", "",
+                  "end ↔ high end. Unnamed ones change nothing measured strongly."
+                  + (" Names marked *looked at* were given by a person who looked at the direction sheet "
+                     "(`python -m training directions NAME --sheet FILE`); the measured name follows."
+                     if looked else ""), "",
                   "| slider | effect |", "| --- | --- |"]
-        lines += [f"| {i + 1} | {label} |" for i, label in enumerate(d["labels"])]
+        lines += [f"| {i + 1} | {shown} (*looked at*; measured: {measured}) |" if str(i + 1) in looked
+                  else f"| {i + 1} | {measured} |"
+                  for i, (shown, measured) in enumerate(zip(shown_labels(d), d["labels"]))]
     if entry.dataset.startswith("celeba"):
         lines += ["", "**Non-commercial research use only** (derived from CelebA)."]
     return "\n".join(lines) + "\n"

@@ -73,6 +73,13 @@ def test_bad_arguments_one_line_nonzero(args, needle, run):
     (["sample", "text-wgangp", "--out", "/no/such/folder/t.txt"], "cannot write '/no/such/folder/t.txt'"),
     (["project", "mnist-gan", "/"], "is a folder: give a picture file"),
     (["directions", "mnist-gan", "no-such-model"], "unknown model 'no-such-model'"),
+    (["directions", "mnist-gan", "--label", "11=wide"], "direction 11: mnist-gan has directions 1 to 10"),
+    (["directions", "mnist-gan", "--label", "wide"], "expected K=NAME with K a slider number"),
+    (["directions", "mnist-gan", "--label", "1=" + "x" * 61], "at most 60 characters"),
+    (["directions", "mnist-gan", "mnist-gan", "--label", "1=x"], "--sheet and --label are for one checkpoint"),
+    (["directions", "mnist-gan", "--sheet", "sheet.txt"], "--sheet: give a picture file name"),
+    (["directions", "mnist-gan", "--sheet", "/no/such/folder/s.png"], "its folder does not exist"),
+    (["directions", "text-wgangp", "--label", "1=x"], "text-wgangp is a text model"),
 ])
 def test_bad_input_to_a_shipped_model_is_one_line(args, needle, run, tmp_path, monkeypatch):
     weights = tmp_path / "weights"
@@ -84,6 +91,43 @@ def test_bad_input_to_a_shipped_model_is_one_line(args, needle, run, tmp_path, m
     code, _, lines = run(*args)
     assert code == 2 and len(lines) == 1 and needle in lines[0], lines
     assert (weights / "mnist-gan.safetensors").read_bytes() == before      # `directions` rewrote nothing
+
+
+def test_directions_named_by_a_person_after_looking_at_the_sheet(run, tmp_path, monkeypatch):
+    """--sheet draws what each direction does; --label names it; the app and the card show the name, the measured
+    one stays beside it; measuring the same weights again keeps it; K= takes it back."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "mnist-gan.safetensors").write_bytes((ROOT / "weights" / "mnist-gan.safetensors").read_bytes())
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(weights))
+    from PIL import Image
+    from gan_demo import load_generator
+    from gan_demo.checkpoint import read_checkpoint
+    code, out, err = run("directions", "mnist-gan", "--sheet", tmp_path / "sheet.png")
+    assert code == 0 and "per direction 1 to 10, seeds 0-3" in out, err
+    # 7 amounts of 28-px digits across; 10 blocks of 4 seeds down, 12 px between blocks
+    assert Image.open(tmp_path / "sheet.png").size == (7 * 30 + 2, 10 * (4 * 30 + 2) + 9 * 12)
+    assert run("directions", "mnist-gan", "--samples", "300")[0] == 0
+    measured = read_checkpoint(weights / "mnist-gan.safetensors")[2]["directions"]["labels"]
+
+    code, out, err = run("directions", "mnist-gan", "--label", "2=upright ↔ slanted", "--label", "4=small ↔ big")
+    assert code == 0 and "2: upright ↔ slanted;" in out and "4: small ↔ big;" in out, err
+    d = read_checkpoint(weights / "mnist-gan.safetensors")[2]["directions"]
+    assert d["labels"] == measured and d["looked_at"] == {"2": "upright ↔ slanted", "4": "small ↔ big"}
+    labels = load_generator("mnist-gan").direction_labels
+    assert labels[1] == "upright ↔ slanted" and labels[0] == measured[0]
+    card = (weights / "mnist-gan.md").read_text()
+    assert f"| 2 | upright ↔ slanted (*looked at*; measured: {measured[1]}) |" in card
+    assert f"| 1 | {measured[0]} |" in card
+
+    assert run("directions", "mnist-gan", "--samples", "300")[0] == 0          # the same weights, measured again
+    assert read_checkpoint(weights / "mnist-gan.safetensors")[2]["directions"]["looked_at"] == d["looked_at"]
+    assert run("directions", "mnist-gan", "--label", "2=")[0] == 0
+    d = read_checkpoint(weights / "mnist-gan.safetensors")[2]["directions"]
+    assert d["looked_at"] == {"4": "small ↔ big"}
+    assert run("directions", "mnist-gan", "--label", "4=")[0] == 0
+    assert "looked_at" not in read_checkpoint(weights / "mnist-gan.safetensors")[2]["directions"]
+    assert "*looked at*" not in (weights / "mnist-gan.md").read_text()
 
 
 def test_sample_draws_saved_latents_with_their_class(tmp_path, run):

@@ -1,7 +1,9 @@
 """Latent directions: GANSpace vectors are reproducible, and their names say what they measurably do."""
 import torch
 
-from gan_demo.directions import compute_directions, name_directions
+import pytest
+
+from gan_demo.directions import check_name, compute_directions, name_directions, names_still_apply, shown_labels
 
 
 def _unit(i, dim=8):
@@ -81,3 +83,31 @@ def test_a_repeated_name_is_told_apart_by_the_next_effect():
     assert names[0] == "thin ↔ bold"
     assert abs(effects[1]["slant"]) < 0.6 * abs(effects[1]["ink"])      # the lean alone would not name it
     assert names[1] == "thin ↔ bold, leans left ↔ leans right"
+
+
+def test_a_persons_names_are_shown_over_the_measured_ones_which_stay():
+    d = {"labels": ["bright ↔ dark", "direction 2", "warm ↔ cool"], "looked_at": {"1": "man ↔ woman", "3": ""}}
+    assert shown_labels(d) == ["man ↔ woman", "direction 2", "warm ↔ cool"]
+    assert d["labels"][0] == "bright ↔ dark"
+    # metadata from someone else's file: whatever its shape, the app gets strings or nothing, never a crash
+    assert shown_labels({"labels": "bright", "looked_at": ["x"]}) == []
+    assert shown_labels({"labels": [1, "a"], "looked_at": {"1": 7}}) == ["7", "a"]
+
+
+def test_names_stay_only_with_the_direction_they_were_given_to():
+    v = torch.eye(4)
+    old = {"vectors": v, "looked_at": {"1": "man ↔ woman", "2": "smiles", "4": "turns", "x": "junk"}}
+    same = {"vectors": v.clone()}
+    assert names_still_apply(old, same) == {"1": "man ↔ woman", "2": "smiles", "4": "turns"}
+    moved = {"vectors": torch.stack([-v[0], (v[1] + v[2]) / 2 ** 0.5, v[2], v[3]])}
+    assert names_still_apply(old, moved) == {"4": "turns"}      # flipped (its ends swapped) or turned: dropped
+    assert names_still_apply(old, {"vectors": torch.eye(3)[:2]}) == {}               # another latent size
+    assert names_still_apply({"vectors": v}, same) == {}
+
+
+def test_a_name_is_one_short_line_that_fits_a_table_cell():
+    assert check_name("  man  ↔\nwoman ") == "man ↔ woman"
+    with pytest.raises(ValueError, match="at most 60 characters"):
+        check_name("x" * 61)
+    with pytest.raises(ValueError, match="cannot hold '|'"):
+        check_name("a | b")

@@ -42,6 +42,14 @@ def _positive(kind, least=None):
     return parse
 
 
+def _direction_name(text: str) -> tuple[int, str]:
+    """--label K=NAME: slider number K and a person's name for it ("" takes the name back)."""
+    number, sep, name = text.partition("=")
+    if not sep or not number.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected K=NAME with K a slider number, e.g. 3='man ↔ woman', got '{text}'")
+    return int(number), name
+
+
 def _seed(text: str) -> int:
     """--seed: the project's seed check (gan_demo.validate: one wording for the app, its API and the CLI)."""
     from gan_demo.validate import seed
@@ -135,10 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-directions", action="store_true")
 
     d = sub.add_parser("directions", help="measure and name a checkpoint's latent directions again, in place "
-                                          "(weights and metrics unchanged)")
+                                          "(weights and metrics unchanged); or look at them and name them yourself")
     d.add_argument("names", nargs="+", help="registry names or .safetensors paths")
     d.add_argument("--samples", type=_positive(int, least=100), default=4000,
                    help="samples for the principal components (at least 100)")
+    d.add_argument("--sheet", metavar="PNG", help="instead of measuring: write what each direction does (per "
+                   "direction, seeds 0-3 moved -3 ... +3 along it) to this picture, to look at")
+    d.add_argument("--label", action="append", type=_direction_name, metavar="K=NAME", default=[],
+                   help="instead of measuring: name slider K after looking at it, e.g. --label 3='man ↔ woman' "
+                        "(repeatable; K= takes the name back); the app and the card show it")
 
     s = sub.add_parser("sample", help="write a grid of samples (or sentences) from a checkpoint")
     s.add_argument("name", help="registry name or .safetensors path")
@@ -344,21 +357,43 @@ def cmd_export(a) -> int:
 
 def cmd_directions(a) -> int:
     from gan_demo.checkpoint import CheckpointError, read_checkpoint
-    from .export import rename_directions
-    from gan_demo.generator import resolve_weights
+    from gan_demo.directions import shown_labels
+    from .export import direction_sheet, label_directions, rename_directions
+    from gan_demo.generator import generator_from_checkpoint, resolve_weights
+    by_hand = a.sheet or a.label
+    if by_hand and len(a.names) != 1:
+        raise CLIError("--sheet and --label are for one checkpoint at a time")
+    if a.sheet and Path(a.sheet).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise CLIError(f"--sheet: give a picture file name (.png, .jpg or .webp), got '{a.sheet}'")
+    if a.sheet and not Path(a.sheet).resolve().parent.is_dir():
+        raise CLIError(f"cannot write '{a.sheet}': its folder does not exist")
+    errors = (KeyError, FileNotFoundError, CheckpointError, ValueError)
     for name in a.names:                 # every name checked before the first file is rewritten
         try:
             entry = read_checkpoint(resolve_weights(name))[0]
-        except (KeyError, FileNotFoundError, CheckpointError, ValueError) as e:
+        except errors as e:
             raise CLIError(e.args[0] if isinstance(e, KeyError) else str(e)) from None
         if entry.is_text:
             raise CLIError(f"{entry.name} is a text model: it has no picture directions")
     for name in a.names:
         try:
-            path = rename_directions(name, a.samples)
-        except (KeyError, FileNotFoundError, CheckpointError, ValueError) as e:
+            path = resolve_weights(name)
+            if a.label:
+                label_directions(path, dict(a.label))
+            elif not by_hand:
+                rename_directions(path, a.samples)
+            if a.sheet:
+                g = generator_from_checkpoint(path)
+                if g.directions is None:
+                    raise ValueError(f"{path}: no latent directions to look at (run `python -m training "
+                                     f"directions {name}` first)")
+                direction_sheet(g).save(a.sheet)
+                print(f"{a.sheet}: per direction 1 to {len(g.directions)}, seeds 0-3 moved -3 ... +3 along it")
+        except errors as e:
             raise CLIError(e.args[0] if isinstance(e, KeyError) else str(e)) from None
-        labels = read_checkpoint(path)[2]["directions"]["labels"]
+        except OSError as e:
+            raise CLIError(f"cannot write '{a.sheet}' ({e.strerror or e})") from None
+        labels = shown_labels(read_checkpoint(path)[2]["directions"])
         print(f"{path}: " + "; ".join(f"{i + 1}: {t}" for i, t in enumerate(labels)))
     return 0
 

@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 from gan_demo.checkpoint import (G_PREFIX, CheckpointError, atomic_write, read_checkpoint, read_safetensors,
                                  save_checkpoint)
-from gan_demo.directions import compute_directions, name_directions
+from gan_demo.directions import check_name, compute_directions, name_directions, names_still_apply
 from gan_demo.generator import generator_from_checkpoint, resolve_weights, weights_dir
 from gan_demo.paths import beside_files
 from gan_demo.model_card import model_card
@@ -64,14 +64,62 @@ def digit_probabilities():
 
 
 def rename_directions(name_or_path: str, samples: int = 4000) -> Path:
-    """Measure a checkpoint's latent directions and their names again, in place (weights and metrics unchanged)."""
+    """Measure a checkpoint's latent directions and their names again, in place (weights and metrics unchanged).
+    Names a person gave stay where their direction did not change (the same weights measure the same)."""
     path = resolve_weights(name_or_path)
     entry, state, meta = read_checkpoint(path)
     if entry.is_text:
         raise ValueError(f"{entry.name} is a text model: it has no picture directions")
-    write(path, entry, state, meta, directions=measure_directions(generator_from_checkpoint(path), samples),
-          half=_is_half(path))
+    dirs = measure_directions(generator_from_checkpoint(path), samples)
+    looked = names_still_apply(meta.get("directions") or {}, dirs)
+    if looked:
+        dirs["looked_at"] = looked
+    write(path, entry, state, meta, directions=dirs, half=_is_half(path))
     return path
+
+
+def label_directions(name_or_path: str, names: dict[int, str]) -> Path:
+    """Give directions the names a person chose after looking at them ({3: "man ↔ woman"}, by slider number; ""
+    takes a name back), in place; the measured names stay beside them (gan_demo.directions.shown_labels)."""
+    path = resolve_weights(name_or_path)
+    entry, state, meta = read_checkpoint(path)
+    d = meta.get("directions") or {}
+    if "vectors" not in d:
+        raise ValueError(f"{path}: no latent directions to name (run `python -m training directions` first)")
+    k = len(d["vectors"])
+    looked = dict(d.get("looked_at") or {}) if isinstance(d.get("looked_at"), dict) else {}
+    for number, text in names.items():
+        if not 1 <= number <= k:
+            raise ValueError(f"direction {number}: {entry.name} has directions 1 to {k}")
+        text = check_name(text)
+        if text:
+            looked[str(number)] = text
+        else:
+            looked.pop(str(number), None)
+    d = {key: v for key, v in d.items() if key != "looked_at"}
+    if looked:
+        d["looked_at"] = dict(sorted(looked.items(), key=lambda kv: int(kv[0])))
+    write(path, entry, state, meta, directions=d, half=_is_half(path))
+    return path
+
+
+def direction_sheet(g, seeds=(0, 1, 2, 3), amounts=(-3, -2, -1, 0, 1, 2, 3)):
+    """What each of generator `g`'s directions does, to look at before naming it: per direction a block of one
+    row per seed, that seed's picture moved by each amount along it (slider's low end on the left), the blocks
+    one under the other with a wider gap between them → PIL image."""
+    import numpy as np
+    from gan_demo.latents import walk
+    from gan_demo.render import make_grid, to_pil
+    dirs = torch.as_tensor(g.directions, dtype=torch.float32)
+    start = g.latents(list(seeds))
+    n = g.entry.num_classes                     # a conditional model draws class seed % n, as in the app
+    labels = [s % n for s in seeds for _ in amounts] if n else None
+    blocks = []
+    for k in range(len(dirs)):
+        z = torch.stack([walk(start[j], dirs, [0.0] * k + [a]) for j in range(len(seeds)) for a in amounts])
+        block = make_grid(g.sample(latents=z, labels=labels), len(amounts))
+        blocks += [block, np.full((12, *block.shape[1:]), 255, np.uint8)]
+    return to_pil(np.concatenate(blocks[:-1]))
 
 
 def ship_run_files(run_dir, folder, name: str) -> list[Path]:

@@ -427,15 +427,11 @@ class Job:
 
     def _image_metrics(self, g, model) -> dict:
         from gan_demo.render import make_grid, to_pil
-        from gan_demo.latents import walk
+        from .export import direction_sheet
         import torch
         to_pil(make_grid(g.sample(list(range(64))), 8)).save(self.stage / f"{model}-grid.png")
-        if g.directions is not None:                  # rows: directions 1…k of seed 0, then of seed 1; −3 … +3
-            amounts = [-3, -2, -1, 0, 1, 2, 3]
-            dirs = torch.as_tensor(g.directions, dtype=torch.float32)
-            z = torch.stack([walk(g.latents([s])[0], dirs, [0.0] * k + [a])
-                             for s in (0, 1) for k in range(len(dirs)) for a in amounts])
-            to_pil(make_grid(g.sample(latents=z), len(amounts))).save(self.stage / f"{model}-directions.png")
+        if g.directions is not None:                  # rows: seeds 0 and 1 along direction 1, …; −3 … +3
+            direction_sheet(g, seeds=(0, 1)).save(self.stage / f"{model}-directions.png")
         if self.inception_path is None:
             return {}
         from .metrics.evaluate import _batched_sample, evaluate_fid

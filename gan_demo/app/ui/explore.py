@@ -11,10 +11,10 @@ from .common import (
 
 INTRO = ("Each slider moves the picture along one of the directions in which this model's pictures vary most "
          "(principal components of the generator's features, as in GANSpace); direction 1 varies the most. "
-         "Each is named after what it was measured to do, left end ↔ right end (e.g. *thin ↔ bold*); the model's "
-         f"card on the Models tab lists them all. Beside each slider, this picture at -{service.PREVIEW_AMOUNT:g} "
-         f"and +{service.PREVIEW_AMOUNT:g} along it: names measured from colours cannot say *turns the head* or "
-         "*smiles*, the pictures can. Drag a slider and watch.")
+         "Each is named after what it was measured to do, left end ↔ right end (e.g. *thin ↔ bold*), or, where "
+         "colour measurements fall short, after what a person saw it do (the faces' *serious ↔ smiling*); the "
+         f"model's card on the Models tab lists them all. Beside each slider, this picture at "
+         f"-{service.PREVIEW_AMOUNT:g} and +{service.PREVIEW_AMOUNT:g} along it. Drag a slider and watch.")
 
 
 @gpu
