@@ -87,7 +87,8 @@ def label_directions(name_or_path: str, names: dict[int, str]) -> Path:
     if "vectors" not in d:
         raise ValueError(f"{path}: no latent directions to name (run `python -m training directions` first)")
     k = len(d["vectors"])
-    looked = dict(d.get("looked_at") or {}) if isinstance(d.get("looked_at"), dict) else {}
+    old = d.get("looked_at") if isinstance(d.get("looked_at"), dict) else {}
+    looked = {str(n): text for n, text in old.items() if str(n).isdigit()}
     for number, text in names.items():
         if not 1 <= number <= k:
             raise ValueError(f"direction {number}: {entry.name} has directions 1 to {k}")
