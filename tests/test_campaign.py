@@ -498,3 +498,18 @@ def test_a_run_is_trained_by_one_process_at_a_time(tmp_path, mnist_root, capsys)
         assert trained_by(run_dir) is None
     finally:
         os.kill(child, 9)
+
+
+def test_an_image_export_is_measured_with_the_shipped_checkpoints_counts(tmp_path):
+    """FID depends on the sample and reference counts: a candidate is measured as the shipped checkpoint was (a
+    GPU-measured face model: 10,000 samples against all 16,452 faces), else with the plan's export_samples."""
+    from training.campaign import export_protocol
+    plan = load_plan(write_plan(tmp_path, '[[run]]\nmodel = "celeba64-dcgan"\nexport_samples = 5000\n'
+                                          '[[run]]\nmodel = "mnist-dcgan"\nexport_samples = 10000\n'))
+    faces, digits = plan.runs
+    gpu = {"fid": 30.9, "fid_samples": 10000, "fid_reference_images": 16452}
+    assert export_protocol(faces, gpu) == (10000, 16452)
+    assert export_protocol(faces, None) == (5000, None)                         # nothing shipped yet
+    assert export_protocol(faces, {"kid": 0.03}) == (5000, None)                # counts not recorded
+    assert export_protocol(faces, {"fid_samples": "many", "fid_reference_images": 9}) == (5000, None)
+    assert export_protocol(digits, gpu) == (10000, None)                       # the classifier's metrics

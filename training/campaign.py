@@ -901,6 +901,19 @@ def shipped_note(entry: ModelEntry, new: float | None, old: float | None) -> str
     return f"{headline(entry)} {'-' if new is None else f'{new:.4g}'}{'' if old is None else f', shipped was {old:.4g}'}"
 
 
+def export_protocol(spec: RunSpec, shipped: dict | None) -> tuple[int, int | None]:
+    """(samples, reference images) of an image run's export measurement: the shipped checkpoint's own counts where
+    its metrics record them, so that the two FIDs compare like with like (FID of 5,000 samples reads higher than of
+    10,000; a GPU-measured model's reference is the whole training set); else the plan's export_samples and the
+    device's default reference (None)."""
+    if spec.entry.dataset == "mnist" or spec.entry.is_text or not shipped:
+        return spec.export_samples, None
+    n, ref = shipped.get("fid_samples"), shipped.get("fid_reference_images")
+    if isinstance(n, int) and n > 1 and isinstance(ref, int) and ref > 1:
+        return n, ref
+    return spec.export_samples, None
+
+
 def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Path | None:
     """The run's best snapshot → weights/ (fp16, directions, card, loss curve, animation), measured with the full
     metric (10,000 digits for MNIST; FID/KID for images; n-gram JSD for text) and shipped only if it beats the
@@ -914,8 +927,12 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
     staged = run_dir / "export-candidate.safetensors"
     export_run(run_dir, to=staged, source=BEST_FILE)
     image = not (spec.entry.dataset == "mnist" or spec.entry.is_text)
-    full = evaluate(str(staged), plan.data, n=spec.export_samples, fid=image, write=False)
     shipped = shipped_metrics(spec.entry)
+    n, ref_images = export_protocol(spec, shipped)
+    if n != spec.export_samples or ref_images is not None:
+        out(f"{spec.name}: measured as the shipped checkpoint was: {n:,} samples against {ref_images:,} training "
+            f"images")
+    full = evaluate(str(staged), plan.data, n=n, fid=image, write=False, ref_images=ref_images)
     new, old = headline_value(spec.entry, full), shipped_score(spec.entry)
     missed = ((targets_missed(full, spec.targets), targets_missed(shipped, spec.targets))
               if spec.targets and shipped is not None else None)
