@@ -929,7 +929,7 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
     image = not (spec.entry.dataset == "mnist" or spec.entry.is_text)
     shipped = shipped_metrics(spec.entry)
     n, ref_images = export_protocol(spec, shipped)
-    if n != spec.export_samples or ref_images is not None:
+    if ref_images is not None:
         out(f"{spec.name}: measured as the shipped checkpoint was: {n:,} samples against {ref_images:,} training "
             f"images")
     full = evaluate(str(staged), plan.data, n=n, fid=image, write=False, ref_images=ref_images)
