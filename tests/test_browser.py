@@ -53,7 +53,7 @@ def test_page_generates_picks_and_explores_without_console_errors(page):
     page.wait_for_function("() => document.body.innerText.includes('Seed 123 is now seed A')")
     page.get_by_role("tab", name="Interpolate").click()
     assert page.locator("#seed-a input").input_value() == "123"
-    page.wait_for_selector("#walk-gif img")                           # a first walk (seeds 0 → 1), unasked
+    page.wait_for_selector("#walk-gif img")                  # a first walk (seeds 123 → 1), unasked, on opening
     first = page.locator("#walk-gif img").get_attribute("src")
     page.locator("#seed-b input").fill("5")                          # a walk unlike the first (files go by content)
     page.get_by_role("button", name="Interpolate", exact=True).click()

@@ -85,7 +85,7 @@ def _wire_projection(tabs, p, i, e) -> None:
 
 def _wire_page_load(demo, f, i, e, d, t, p) -> None:
     """On each visit: menus show which checkpoints are usable, the best model is selected, a first grid of faces,
-    first sentences, a first grid of digits and a first walk appear."""
+    first sentences and a first grid of digits appear (Interpolate makes its first walk when it is opened)."""
     def menus():
         image = refreshed_menu("image")
         return (image, image, image, refreshed_menu("conditional"), refreshed_menu("text"), image,
@@ -96,9 +96,7 @@ def _wire_page_load(demo, f, i, e, d, t, p) -> None:
         f.first_grid, [f.model, f.seed, f.count, f.truncation], [f.gallery, f.download, f.note],
         preprocess=False, api_visibility="private", **MODEL_WORK).then(
         t.first_sentences, t.inputs, [t.table, t.summary], preprocess=False, api_visibility="private", **MODEL_WORK).then(
-        d.first_grid, d.inputs, d.outputs, preprocess=False, api_visibility="private", **MODEL_WORK).then(
-        i.first_walk, [*i.inputs, i.gif], i.outputs, preprocess=False, api_visibility="private", **MODEL_WORK).then(
-        lambda g: g, i.gif, i.gif_file, api_visibility="private", queue=False)
+        d.first_grid, d.inputs, d.outputs, preprocess=False, api_visibility="private", **MODEL_WORK)
 
 
 def _wire_my_runs(demo, tr, f, i, e, d, t, p) -> None:

@@ -28,14 +28,22 @@ def interpolate(model, seed_a, seed_b, steps, mode, truncation, latent_a=None, l
 
 
 def first_walk(model, seed_a, seed_b, steps, mode, truncation, latent_a, latent_b, shown):
-    """The walk shown when the page opens, so the tab is never an empty frame; none (and no error box) while no
-    image model can load, and nothing when a walk is already shown (the visitor was quicker)."""
+    """The walk made when the tab is first opened (between the seeds then in A and B), so it is never an empty
+    frame; none (and no error box) while no image model can load, nothing when a walk is already shown."""
     if shown:
-        return gr.skip(), gr.skip(), gr.skip()
+        return gr.skip()
     try:
         return interpolate(model, seed_a, seed_b, steps, mode, truncation, latent_a, latent_b)
     except gr.Error:
         return None, None, None
+
+
+def show_first_walk(walk, shown):
+    """Shows the first walk only if the visitor's own walk did not arrive while it was being made (the two can
+    run at once): the first walk never replaces one that was asked for."""
+    if shown or not walk:
+        return gr.skip(), gr.skip(), gr.skip()
+    return walk
 
 
 def ends_note(latent_a, latent_b, model) -> str:
@@ -46,7 +54,7 @@ def ends_note(latent_a, latent_b, model) -> str:
 
 
 def build() -> SimpleNamespace:
-    with gr.Tab("Interpolate", id="interpolate"):
+    with gr.Tab("Interpolate", id="interpolate") as tab:
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
@@ -69,9 +77,15 @@ def build() -> SimpleNamespace:
                 strip = gr.Image(label="Frames, left to right", type="filepath", format="png",
                                  buttons=PICTURE_BUTTONS, elem_id="walk-strip")
         latent_a, latent_b = gr.State(None), gr.State(None)
+        first = gr.State(None)          # the first walk's files, until it is known whether to show them
     inputs = [model, seed_a, seed_b, steps, mode, truncation, latent_a, latent_b]
     gr.on([run.click, seed_a.submit, seed_b.submit], interpolate, inputs, [strip, gif, mp4],
           api_name="interpolate", preprocess=False, **MODEL_WORK).then(
+        lambda g: g, gif, gif_file, api_visibility="private", queue=False)
+    # made on opening the tab, not on every page load: most visits never open it
+    tab.select(first_walk, [*inputs, gif], first, preprocess=False, api_visibility="private", **MODEL_WORK).then(
+        show_first_walk, [first, gif], [strip, gif, mp4], preprocess=False, api_visibility="private",
+        queue=False).then(
         lambda g: g, gif, gif_file, api_visibility="private", queue=False)
     noted = lambda a, b, m: (ends_note(a, b, m), gr.Button(visible=isinstance(a, dict) or isinstance(b, dict)))
     for trigger in (latent_a.change, latent_b.change, model.change):
@@ -79,4 +93,4 @@ def build() -> SimpleNamespace:
     back.click(lambda: (None, None), None, [latent_a, latent_b], api_visibility="private", queue=False)
     return SimpleNamespace(model=model, seed_a=seed_a, seed_b=seed_b, truncation=truncation, latent_a=latent_a,
                            latent_b=latent_b, run=run, inputs=inputs, outputs=[strip, gif, mp4],
-                           interpolate=interpolate, first_walk=first_walk, gif=gif, gif_file=gif_file)
+                           interpolate=interpolate)
