@@ -513,3 +513,15 @@ def test_an_image_export_is_measured_with_the_shipped_checkpoints_counts(tmp_pat
     assert export_protocol(faces, {"kid": 0.03}) == (5000, None)                # counts not recorded
     assert export_protocol(faces, {"fid_samples": "many", "fid_reference_images": 9}) == (5000, None)
     assert export_protocol(digits, gpu) == (10000, None)                       # the classifier's metrics
+
+
+def test_status_time_left_follows_the_logged_rate_whatever_the_critic_steps(tmp_path):
+    """img_per_s in the log is the generator's images a second (batch × steps a second), five critic steps or one:
+    10,000 steps left at batch 64 and 32 images a second are 20,000 s."""
+    from training.campaign import status_rows
+    plan = load_plan(write_plan(tmp_path, '[[run]]\nmodel = "mnist-wgangp"\nsteps = 12000\n'))
+    run_dir = plan.run_dir(plan.runs[0])
+    run_dir.mkdir(parents=True)
+    (run_dir / "log.jsonl").write_text(json.dumps({"step": 2000, "img_per_s": 32.0, "d_loss": 0, "g_loss": 0}) + "\n")
+    row = status_rows(plan)[0]
+    assert plan.runs[0].entry.recipe.n_critic == 5 and row["time_left_s"] == 20000

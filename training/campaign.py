@@ -817,8 +817,8 @@ def status_rows(plan: Plan) -> list[dict]:
         step = rec.get("step", 0)
         ips = rec.get("img_per_s")
         left = None
-        if ips and step < s.steps:
-            left = (s.steps - step) * s.entry.recipe.batch * s.entry.recipe.n_critic / ips
+        if ips and step < s.steps:          # img_per_s counts the generator's images: batch × steps a second
+            left = (s.steps - step) * s.entry.recipe.batch / ips
         best = st.get("best")
         rows.append({"run": s.name, "model": s.entry.name, "step": step, "steps": s.steps,
                      "img_per_s": ips, "metric": st.get("headline", headline(s.entry)),
