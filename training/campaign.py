@@ -933,7 +933,7 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
         out(f"{spec.name}: measured as the shipped checkpoint was: {n:,} samples against {ref_images:,} training "
             f"images")
     full = evaluate(str(staged), plan.data, n=n, fid=image, write=False, ref_images=ref_images)
-    new, old = headline_value(spec.entry, full), shipped_score(spec.entry)
+    new, old = headline_value(spec.entry, full), None if shipped is None else headline_value(spec.entry, shipped)
     missed = ((targets_missed(full, spec.targets), targets_missed(shipped, spec.targets))
               if spec.targets and shipped is not None else None)
     why = None if force else why_not_ship(spec.entry, new, old, missed)
