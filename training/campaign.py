@@ -901,12 +901,18 @@ def shipped_note(entry: ModelEntry, new: float | None, old: float | None) -> str
     return f"{headline(entry)} {'-' if new is None else f'{new:.4g}'}{'' if old is None else f', shipped was {old:.4g}'}"
 
 
+def measured_by_fid(entry: ModelEntry) -> bool:
+    """Whether a model's export is measured with FID/KID of Inception features: the colour image models (digits have
+    the MNIST classifier, text its n-gram divergences)."""
+    return not (entry.dataset == "mnist" or entry.is_text)
+
+
 def export_protocol(spec: RunSpec, shipped: dict | None) -> tuple[int, int | None]:
     """(samples, reference images) of an image run's export measurement: the shipped checkpoint's own counts where
     its metrics record them, so that the two FIDs compare like with like (FID of 5,000 samples reads higher than of
     10,000; a GPU-measured model's reference is the whole training set); else the plan's export_samples and the
     device's default reference (None)."""
-    if spec.entry.dataset == "mnist" or spec.entry.is_text or not shipped:
+    if not measured_by_fid(spec.entry) or not shipped:
         return spec.export_samples, None
     n, ref = shipped.get("fid_samples"), shipped.get("fid_reference_images")
     if isinstance(n, int) and n > 1 and isinstance(ref, int) and ref > 1:
@@ -926,13 +932,12 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
         return None
     staged = run_dir / "export-candidate.safetensors"
     export_run(run_dir, to=staged, source=BEST_FILE)
-    image = not (spec.entry.dataset == "mnist" or spec.entry.is_text)
     shipped = shipped_metrics(spec.entry)
     n, ref_images = export_protocol(spec, shipped)
     if ref_images is not None:
         out(f"{spec.name}: measured as the shipped checkpoint was: {n:,} samples against {ref_images:,} training "
             f"images")
-    full = evaluate(str(staged), plan.data, n=n, fid=image, write=False, ref_images=ref_images)
+    full = evaluate(str(staged), plan.data, n=n, fid=measured_by_fid(spec.entry), write=False, ref_images=ref_images)
     new, old = headline_value(spec.entry, full), None if shipped is None else headline_value(spec.entry, shipped)
     missed = ((targets_missed(full, spec.targets), targets_missed(shipped, spec.targets))
               if spec.targets and shipped is not None else None)
