@@ -2,6 +2,8 @@
 samples, carried back to z by linear regression, so each direction is a vector in latent space."""
 from __future__ import annotations
 
+import threading
+
 import torch
 
 from .latents import sample_latents
@@ -11,8 +13,10 @@ from .latents import sample_latents
 def compute_directions(net, z_dim: int, *, num_classes: int = 0, k: int = 10, n: int = 4000,
                        dist: str = "normal", seed: int = 0, device="cpu", batch: int = 500) -> dict:
     layer = net.get_submodule(net.feature_layer)
-    feats = []
-    hook = layer.register_forward_hook(lambda m, i, o: feats.append(o.flatten(1).float().cpu()))
+    feats, me = [], threading.get_ident()
+    # only this call's forwards: the app's other requests may sample from the same network meanwhile
+    hook = layer.register_forward_hook(
+        lambda m, i, o: feats.append(o.flatten(1).float().cpu()) if threading.get_ident() == me else None)
     g = torch.Generator().manual_seed(seed)
     zs = sample_latents(n, z_dim, dist, g)
     labels = torch.randint(0, max(num_classes, 1), (n,), generator=g)

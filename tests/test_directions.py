@@ -1,4 +1,6 @@
 """Latent directions: GANSpace vectors are reproducible, and their names say what they measurably do."""
+import threading
+
 import torch
 
 import pytest
@@ -74,6 +76,26 @@ def test_directions_are_the_same_every_time():
     torch.manual_seed(456)                              # the global generator must not matter
     b = compute_directions(net, 8, k=4, n=300)
     assert torch.equal(a["vectors"], b["vectors"])
+
+
+def test_pictures_drawn_by_another_request_meanwhile_do_not_enter_the_directions():
+    """The app samples from the same network in other threads while a slider setup computes its directions (a
+    run just trained in the Train tab: "torch.linalg.lstsq: input.size(-2) should match other.size(-2)")."""
+    net = LinearNet()
+    alone = compute_directions(net, 8, k=4, n=300, batch=100)
+    others = []
+
+    def meanwhile(module, args):                        # while our first batch runs, another thread samples
+        if not others:
+            others.append(threading.Thread(target=lambda: net(torch.randn(7, 8))))
+            others[0].start()
+            others[0].join()
+    handle = net.register_forward_pre_hook(meanwhile)
+    try:
+        crowded = compute_directions(net, 8, k=4, n=300, batch=100)
+    finally:
+        handle.remove()
+    assert others and torch.equal(alone["vectors"], crowded["vectors"])
 
 
 def test_a_repeated_name_is_told_apart_by_the_next_effect():
