@@ -138,14 +138,14 @@ def check_finite(path, tensors: dict) -> None:
 
 
 # what a checkpoint may set differently from its registry entry: widths (a campaign trains narrower networks on a
-# CPU; the file records its own architecture, bounded by check_config), the discriminator's normalisation (D is not
-# shipped), a categorical code read from z (the latent itself is unchanged) and the text vocabulary, which
-# travels with it
-FREE_CONFIG_KEYS = {"ngf", "ndf", "g_hidden", "d_hidden", "dim", "d_norm", "latent_code", "vocab"}
+# CPU; the file records its own architecture, bounded by check_config), the discriminator's normalisation and
+# dropout (D is not shipped), a categorical code read from z (the latent itself is unchanged) and the text
+# vocabulary, which travels with it
+FREE_CONFIG_KEYS = {"ngf", "ndf", "g_hidden", "d_hidden", "d_dropout", "dim", "d_norm", "latent_code", "vocab"}
 
 
 def free_setting(key, claimed, real) -> bool:
-    """Another width, D normalisation or latent code, not another shape of network: a number for a number, a list
+    """Another width, D normalisation or dropout, or latent code, not another shape of network: a number for a number, a list
     of as many layers, a word for a word. The one rule for loading a checkpoint and for a campaign plan's `arch`."""
     if key == "vocab" or key not in FREE_CONFIG_KEYS:
         return key == "vocab"
@@ -153,6 +153,8 @@ def free_setting(key, claimed, real) -> bool:
         return len(claimed) == len(real)
     if isinstance(claimed, str) and isinstance(real, str):
         return True
+    if isinstance(real, float):                     # a rate (d_dropout): any number
+        return isinstance(claimed, int | float) and not isinstance(claimed, bool)
     return isinstance(claimed, int) and isinstance(real, int)
 
 

@@ -54,6 +54,7 @@ class MLPConfig(ArchConfig):
     num_classes: int = 0                         # > 0: conditional (one-hot label joined to z and to D's input)
     g_hidden: tuple = (128, 256, 512)            # generator widths, Linear + BatchNorm1d + ReLU each
     d_hidden: tuple = (512, 256, 128)            # discriminator widths, Linear + LeakyReLU each
+    d_dropout: float = 0.0                       # dropout after each of D's blocks while training (as in the GAN paper)
     latent_code: int = 0                         # > 0: a categorical code read from z (see models.common.read_code)
 
 

@@ -110,6 +110,24 @@ def test_mlp_generator_is_linear_batchnorm_relu_then_tanh():
     assert _layers(D, nn.LeakyReLU) and not _layers(D, nn.BatchNorm1d)
 
 
+def test_mlp_discriminator_dropout_acts_while_training_only_and_leaves_g_and_d_weights_as_they_were():
+    e = REGISTRY["mnist-gan"]
+    torch.manual_seed(0)
+    plain = build_discriminator(e.arch, e.config)
+    torch.manual_seed(0)
+    D = build_discriminator(e.arch, e.with_config(d_dropout=0.3).config)
+    assert [m.p for m in _layers(D, nn.Dropout)] == [0.3] * len(e.config.d_hidden) and not _layers(plain, nn.Dropout)
+    assert [p.shape for p in D.parameters()] == [p.shape for p in plain.parameters()]
+    x = torch.randn(16, 1, 28, 28)
+    D.eval(), plain.eval()
+    D.load_state_dict({k: v for k, v in zip(D.state_dict(), plain.state_dict().values())})
+    assert torch.equal(D(x), plain(x))                           # switched off outside training
+    D.train()
+    assert not torch.equal(D(x), D(x))
+    with pytest.raises(ValueError, match="d_dropout=1.0 must be a probability"):
+        build_discriminator(e.arch, e.with_config(d_dropout=1.0).config)
+
+
 def test_weights_are_initialised_from_n_0_002():
     e = REGISTRY["celeba64-dcgan"]
     torch.manual_seed(0)

@@ -48,6 +48,9 @@ def check_config(arch: str, config, part: int = 0) -> None:
         if not isinstance(layers, list) or len(layers) > HIDDEN_LAYERS[0] or any(
                 isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= HIDDEN_LAYERS[1] for h in layers):
             raise _too_big(key, layers)
+    p = config.get("d_dropout", 0.0)
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
+        raise ValueError(f"architecture config d_dropout={str(p)[:40]} must be a probability from 0 to below 1")
     if config.get("latent_code", 0) > config.get("z_dim", 1):
         raise ValueError(f"architecture config latent_code={config['latent_code']} reads more entries than z has "
                          f"(z_dim={config.get('z_dim')})")

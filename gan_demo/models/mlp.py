@@ -1,6 +1,6 @@
 """Vanilla (and one-hot conditional) GAN: multilayer perceptrons, as in the reference write-ups.
 
-G: Linear + BatchNorm1d + ReLU blocks, tanh output.  D: Linear + LeakyReLU(0.2) blocks, one logit
+G: Linear + BatchNorm1d + ReLU blocks, tanh output.  D: Linear + LeakyReLU(0.2) (+ Dropout) blocks, one logit
 (the sigmoid lives in the loss as BCE-with-logits, which is the same function, computed stably).
 A conditional model concatenates the one-hot label to z and to the flattened image. With a latent code
 (`latent_code=k`, see common.read_code) D has a second head that reads the code back (k logits).
@@ -39,6 +39,8 @@ class MLPDiscriminator(nn.Module):
         layers = []
         for h in config.d_hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, True)]
+            if config.d_dropout:
+                layers.append(nn.Dropout(config.d_dropout))
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
