@@ -120,3 +120,20 @@ def test_every_tab_label_stays_once_in_the_tab_bar_whatever_tab_is_opened(page):
         page.evaluate(settle)                               # the tab bar is re-laid out a frame after a tab opens
         assert [t.inner_text() for t in tabs.all()] == labels, f"after opening {label}"
     assert page.errors == [], page.errors
+
+
+def test_the_train_tab_says_a_run_is_training_while_it_trains(page):
+    """The server note under the settings follows the trainer during the page's own run (it kept saying "the
+    trainer is free": its timer was never switched on)."""
+    page.get_by_role("tab", name="Train").click()
+    server = page.locator("#train-server")
+    assert "the trainer is free" in server.inner_text()
+    missing = page.get_by_text("Not offered here")
+    if missing.count() and "mnist-gan" in missing.inner_text():
+        pytest.skip("no MNIST data for the Train tab")
+    page.locator("#train-start").click()                       # mnist-gan, 300 steps: half a minute or more
+    page.wait_for_function("() => document.querySelector('#train-server').innerText.includes('1 run training')")
+    page.locator("#train-stop").click()
+    page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Stopped')")
+    page.wait_for_function("() => document.querySelector('#train-server').innerText.includes('trainer is free')")
+    assert page.errors == [], page.errors

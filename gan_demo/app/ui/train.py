@@ -325,12 +325,13 @@ def build() -> SimpleNamespace:
     # training calls once filled it, and every endpoint answered "Queue is full" for hours). The job manager takes
     # a call or refuses it at once (its bounds: runs at once, runs waiting, runs per client); a call it takes
     # streams its progress and holds no worker between updates.
+    # the ticker is switched on before the streaming call is wired: listed after it, Gradio 6.31 never ticked it
+    start.click(lambda: gr.Timer(active=True), None, ticker, api_visibility="private", queue=False)
+    ticker.tick(server_status, None, server, api_visibility="private", queue=False)
     finished = start.click(train, [model, steps, batch, lr, start_from], [plot, samples, sentences, status, download],
                            api_name="train", preprocess=False, concurrency_id="train", concurrency_limit=None,
                            show_progress="hidden")                 # (the job manager checks every setting)
     start.click(lambda: gr.DownloadButton(visible=False), None, download, api_visibility="private", queue=False)
-    ticker.tick(server_status, None, server, api_visibility="private", queue=False)
-    start.click(lambda: gr.Timer(active=True), None, ticker, api_visibility="private", queue=False)
     finished.then(shown_if_present, download, download, api_visibility="private", queue=False).then(
         lambda: (server_status(), gr.Timer(active=False)), None, [server, ticker], api_visibility="private",
         queue=False)
