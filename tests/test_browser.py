@@ -137,3 +137,14 @@ def test_the_train_tab_says_a_run_is_training_while_it_trains(page):
     page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Stopped')")
     page.wait_for_function("() => document.querySelector('#train-server').innerText.includes('trainer is free')")
     assert page.errors == [], page.errors
+
+
+def test_choosing_to_draw_selects_a_digit_model(page):
+    """A drawing searched in a face model came back as a face-coloured blob: choosing to draw picks a digit model."""
+    page.wait_for_selector("#faces-gallery img")
+    page.get_by_role("tab", name="Project").click()
+    assert not page.locator("#project-model input").input_value().startswith("mnist")
+    page.get_by_label("Draw a digit").check()
+    page.wait_for_selector("#project-sketch canvas")
+    page.wait_for_function("() => document.querySelector('#project-model input').value.startsWith('mnist')")
+    assert page.errors == [], page.errors

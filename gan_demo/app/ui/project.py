@@ -156,17 +156,23 @@ def stop_search(request: gr.Request = None) -> str:
     return "Stopping…"
 
 
-def source_changed(source):
-    return gr.Image(visible=source == "upload"), gr.Sketchpad(visible=source == "draw")
+def draws_digits(model) -> bool:
+    try:
+        return service.model_entry(model).dataset == "mnist"
+    except (KeyError, TypeError):
+        return False
+
+
+def source_changed(source, model):
+    """The input for the source; a drawing goes to a digit model (a face model turned one into a face-coloured
+    blob), so choosing to draw selects the best digit model unless one is selected."""
+    drawn_for = service.default_model("conditional") if source == "draw" and not draws_digits(model) else gr.skip()
+    return gr.Image(visible=source == "upload"), gr.Sketchpad(visible=source == "draw"), drawn_for
 
 
 def model_changed(model):
     """Digit models invite a drawing; the others a picture."""
-    try:
-        digits = service.model_entry(model).dataset == "mnist"
-    except (KeyError, TypeError):
-        digits = False
-    return "draw" if digits else "upload"          # the source's change event shows the right input
+    return "draw" if draws_digits(model) else "upload"   # the source's change event shows the right input
 
 
 def build() -> SimpleNamespace:
@@ -205,7 +211,8 @@ def build() -> SimpleNamespace:
     enable = lambda z: [gr.Button(interactive=z is not None)] * 3
     event.then(enable, latent, [to_explore, to_a, to_b], api_visibility="private", queue=False)
     stop.click(stop_search, None, status, api_name="project_stop", queue=False)
-    source.change(source_changed, source, [upload, sketch], api_visibility="private", queue=False).then(
+    source.change(source_changed, [source, model], [upload, sketch, model], api_visibility="private",
+                  queue=False).then(
         None, None, None, js=SELECT_BRUSH)
     model.change(model_changed, model, source, api_visibility="private", queue=False)
     return SimpleNamespace(model=model, latent=latent, to_explore=to_explore, to_a=to_a, to_b=to_b)
