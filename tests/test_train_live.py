@@ -223,3 +223,10 @@ def test_chunked_runs_resume_between_calls_and_match_a_continuous_run(make_manag
     assert [h["step"] for h in b.history] == list(range(1, 41))
     ta, tb = load_file(str(a.checkpoint)), load_file(str(b.checkpoint))
     assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)    # resumed bit for bit
+
+
+def test_two_runs_ended_in_the_same_minute_read_differently_in_the_menus(tmp_path):
+    runs = [my_runs.MyRun(my_runs.name_of(i), i, "mnist-gan", tmp_path / "g.safetensors", 300, at, None)
+            for i, at in (("a" * 16, "2026-12-05T21:16:05+00:00"), ("b" * 16, "2026-12-05T21:16:41+00:00"))]
+    labels = [r.label for r in runs]
+    assert labels[0] != labels[1] and all(t.startswith("my mnist-gan · ") for t in labels), labels

@@ -63,10 +63,10 @@ class MyRun:
 
     @property
     def label(self) -> str:
-        """The menu entry, e.g. 'my mnist-gan · 14:05' (short: a longer one was cut off under the menu's arrow;
-        the Faces note gives the steps)."""
+        """The menu entry, e.g. 'my mnist-gan · 14:05:09' (short: a longer one was cut off under the menu's arrow;
+        the Faces note gives the steps), to the second: two runs ended in the same minute read the same."""
         try:
-            at = dt.datetime.fromisoformat(self.finished).astimezone().strftime("%H:%M")
+            at = dt.datetime.fromisoformat(self.finished).astimezone().strftime("%H:%M:%S")
         except ValueError:
             at = "?"
         return f"my {self.model} · {at}"
