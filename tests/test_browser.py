@@ -124,14 +124,16 @@ def test_every_tab_label_stays_once_in_the_tab_bar_whatever_tab_is_opened(page):
 
 def test_the_train_tab_says_a_run_is_training_while_it_trains(page):
     """The server note under the settings follows the trainer during the page's own run (it kept saying "the
-    trainer is free": its timer was never switched on)."""
+    trainer is free": its timer was never switched on); a blank learning rate shows the default the run took."""
     page.get_by_role("tab", name="Train").click()
     server = page.locator("#train-server")
     assert "the trainer is free" in server.inner_text()
     missing = page.get_by_text("Not offered here")
     if missing.count() and "mnist-gan" in missing.inner_text():
         pytest.skip("no MNIST data for the Train tab")
+    page.get_by_label("Learning rate (G and D)").fill("")      # blank: the run takes the default, which shows
     page.locator("#train-start").click()                       # mnist-gan, 300 steps: half a minute or more
+    page.wait_for_function("() => document.querySelector('#train-lr input').value === '0.0002'")
     page.wait_for_function("() => document.querySelector('#train-server').innerText.includes('1 run training')")
     page.locator("#train-stop").click()
     page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Stopped')")

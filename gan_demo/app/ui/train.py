@@ -243,6 +243,13 @@ def server_status() -> str:
             f"at most {jobs().minutes(m.time_limit_s)}; right now {busy}.")
 
 
+def filled_lr(model, lr):
+    """A blank learning rate trains with the model's default: the field then shows it, instead of staying blank."""
+    if lr is not None or model not in REGISTRY:
+        return gr.skip()
+    return manager().limits(model).default_lr
+
+
 def shown_if_present(path):
     """The download button appears once there is a generator to download."""
     return gr.DownloadButton(visible=path is not None)
@@ -289,7 +296,7 @@ def build() -> SimpleNamespace:
                 batch = gr.Slider(lim.min_batch, lim.max_batch, value=lim.default_batch, step=8, label="Batch size",
                                   info=f"{lim.min_batch} to {lim.max_batch}")
                 lr = gr.Number(value=lim.default_lr, label="Learning rate (G and D)", minimum=lim.lr_range[0],
-                               maximum=lim.lr_range[1], info="from 0.00001 to 0.01")
+                               maximum=lim.lr_range[1], info="from 0.00001 to 0.01", elem_id="train-lr")
                 with gr.Row():
                     start = gr.Button("Start training", variant="primary", elem_id="train-start")
                     halt = gr.Button("Stop", variant="stop", elem_id="train-stop")
@@ -325,13 +332,15 @@ def build() -> SimpleNamespace:
     # training calls once filled it, and every endpoint answered "Queue is full" for hours). The job manager takes
     # a call or refuses it at once (its bounds: runs at once, runs waiting, runs per client); a call it takes
     # streams its progress and holds no worker between updates.
-    # the ticker is switched on before the streaming call is wired: listed after it, Gradio 6.31 never ticked it
+    # the button's other listeners come before the streaming call: listed after it, Gradio 6.31 never ran them
+    # (the ticker stayed off: "the trainer is free" throughout a run)
     start.click(lambda: gr.Timer(active=True), None, ticker, api_visibility="private", queue=False)
+    start.click(lambda: gr.DownloadButton(visible=False), None, download, api_visibility="private", queue=False)
+    start.click(filled_lr, [model, lr], lr, api_visibility="private", queue=False)
     ticker.tick(server_status, None, server, api_visibility="private", queue=False)
     finished = start.click(train, [model, steps, batch, lr, start_from], [plot, samples, sentences, status, download],
                            api_name="train", preprocess=False, concurrency_id="train", concurrency_limit=None,
                            show_progress="hidden")                 # (the job manager checks every setting)
-    start.click(lambda: gr.DownloadButton(visible=False), None, download, api_visibility="private", queue=False)
     finished.then(shown_if_present, download, download, api_visibility="private", queue=False).then(
         lambda: (server_status(), gr.Timer(active=False)), None, [server, ticker], api_visibility="private",
         queue=False)
