@@ -288,6 +288,50 @@ def test_start_from_shipped_continues_a_checkpoint_another_plan_made_with_a_warm
     assert "the fresh discriminator trained alone for 5 of 5 steps" in (run / "campaign.log").read_text()
 
 
+def test_a_stopped_warm_up_goes_on_where_it_stopped_before_the_generator_trains(tmp_path, mnist_root, monkeypatch):
+    """On the CPU a fresh D's warm-up takes an hour: it is saved as it goes, and a run stopped in the middle of it
+    does the rest first when it goes on (it used to go straight on with a half-warmed D)."""
+    from training import campaign
+    from training.data import load_dataset
+    from training.loop import Trainer
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(weights))
+    monkeypatch.setattr(campaign, "WARMUP_SAVE_EVERY", 2)
+    plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("steps = 40", 'steps = 20\nstart_from = "shipped"\n'
+                                                                         'd_warmup = 7')))
+    spec = plan.runs[0]
+    t = Trainer(spec.entry, load_dataset("mnist", mnist_root.parent), tmp_path / "other", steps=10, batch=16,
+                device="cpu", log_every=5, sample_every=10, progress=False)
+    (weights / "mnist-gan.safetensors").write_bytes(t.train().read_bytes())
+
+    d_steps, step = [], Trainer._discriminator_step
+
+    def counted(self, d_step):                  # the stop comes after the warm-up's fifth step
+        d_steps.append(self.step)
+        if len(d_steps) == 5 and self.step == 10:
+            self.stop_event.set()
+        return step(self, d_step)
+    monkeypatch.setattr(Trainer, "_discriminator_step", counted)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        campaign.run_worker(plan, spec, None)
+        run = plan.run_dir(spec)
+        log = (run / "campaign.log").read_text()
+        assert d_steps == [10] * 5 and read_state(run)["d_warmup_left"] == 2, log
+        assert "alone: 2 of 7 steps" in log and "alone: 4 of 7 steps" in log
+        assert "trained alone for 5 of 7 steps" in log and "the rest comes first" in log
+        d_steps.clear()
+        campaign.run_worker(plan, spec, None)
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+    log = (run / "campaign.log").read_text()
+    assert d_steps[:4] == [10, 10, 10, 11], d_steps     # the 2 left, then D's steps of G's steps 10, 11, ...
+    assert "trained alone for 7 of 7 steps" in log and read_state(run)["d_warmup_left"] == 0
+    assert read_state(run)["finished_at"] == 20
+
+
 def test_a_warm_start_loads_the_kept_discriminator_only_when_it_fits(tmp_path, mnist_root, monkeypatch):
     from training.campaign import _load_kept_discriminator
     from training.data import load_dataset

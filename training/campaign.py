@@ -18,7 +18,8 @@ at most that much work. Run it again and every run continues; finished runs are 
 (a replaced machine) or a resume file that cannot be read warm-starts from the run's best snapshot or the shipped
 checkpoint of the same plan run (generator only, a fresh discriminator), and says so in the log and the card.
 `start_from = "shipped"` lets a new run start from its model's shipped checkpoint whatever made it (continuing a
-GPU-trained model on the CPU); `d_warmup = N` trains such a fresh discriminator alone for N steps first.
+GPU-trained model on the CPU); `d_warmup = N` trains such a fresh discriminator alone for N steps first (saved as it
+goes; a stopped warm-up is finished first when the run goes on).
 """
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ LOWER_IS_BETTER = {"classifier_fid", "fid", "kid", "js_4gram", "conditional_erro
 HIGHER_IS_BETTER = {"confidently_classified", "class_entropy_ratio", "conditional_accuracy", "word_validity"}
 CAMPAIGN_KEYS = {"name", "runs_dir", "parallel", "device", "threads", "data"}
 STATE_FILE, BEST_FILE = "campaign.json", "best.safetensors"
+WARMUP_SAVE_EVERY = 50        # a fresh discriminator's warm-up is saved this often (on a CPU: every few minutes)
 BUSY = 3                 # a worker's exit code when another process already trains its run
 
 
@@ -568,6 +570,7 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
         try:
             trainer.load_resume()
             _say(run_dir, f"resuming at step {trainer.step}/{spec.steps}")
+            d_warmup = int(state.get("d_warmup_left", 0))     # a warm-up that was stopped goes on first
         except TrainingError as e:
             warm = f"resume file unusable ({e})"
     else:
@@ -589,6 +592,7 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
                 d = (f"a fresh discriminator, trained alone for {spec.d_warmup} steps first" if spec.d_warmup
                      else "a fresh discriminator") + (f" ({why_fresh})" if why_fresh else "")
                 d_warmup = spec.d_warmup
+            state["d_warmup_left"] = d_warmup
             state["warm_start"] = f"from {what} at step {trainer.step} with {d} ({warm})"
             _say(run_dir, f"warm-starting {state['warm_start']}")
     state.update(plan=plan.name, run=spec.name, model=spec.entry.name, steps_target=spec.steps,
@@ -651,10 +655,20 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
             training.set()
             try:
                 if d_warmup:             # inside the trainer's stop handling: a kill ends it, and train() saves
-                    t0 = time.time()
-                    done = trainer.warm_up_discriminator(d_warmup)
-                    _say(run_dir, f"the fresh discriminator trained alone for {done} of {d_warmup} steps "
-                                  f"({time.time() - t0:.0f} s)")
+                    t0, total = time.time(), spec.d_warmup
+
+                    def warmed(done, left=d_warmup):     # saved with what is left of it, so a kill loses little
+                        trainer.save_resume()
+                        state["d_warmup_left"] = left - done
+                        write_state(run_dir, state)
+                        _say(run_dir, f"the fresh discriminator alone: {total - left + done} of {total} steps "
+                                      f"({time.time() - t0:.0f} s)")
+                    done = trainer.warm_up_discriminator(d_warmup, every=WARMUP_SAVE_EVERY, on_progress=warmed)
+                    state["d_warmup_left"] = d_warmup - done
+                    write_state(run_dir, state)      # train() below saves the resume file that goes with it
+                    rest = "; the rest comes first when the run goes on" if done < d_warmup else ""
+                    _say(run_dir, f"the fresh discriminator trained alone for {total - d_warmup + done} of {total} "
+                                  f"steps ({time.time() - t0:.0f} s{rest})")
                     d_warmup = 0
                 path = trainer.train(until=(trainer.step // spec.eval_every + 1) * spec.eval_every)
             finally:
