@@ -11,7 +11,10 @@ MAX_SEED = 2 ** 32 - 1
 
 
 def quoted(value) -> str:
-    """A bad value as the message quotes it, cut short so a huge input cannot flood the reply."""
+    """A bad value as the message quotes it, cut short so a huge input cannot flood the reply; None (an emptied
+    box in the app) reads "nothing", not "None"."""
+    if value is None:
+        return "nothing"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 

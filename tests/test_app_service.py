@@ -480,3 +480,12 @@ def test_project_needs_a_picture_and_an_image_model(store):
         service.project("text-wgangp", drawn_seven(), store=store)
     with pytest.raises(ValueError, match="not a picture"):
         service.project("mnist-cdcgan", b"GIF89a but not really", store=store)
+
+
+def test_explore_leaves_the_picture_while_its_seed_or_truncation_box_is_emptied():
+    """The picture follows every change of the boxes: one cleared to type a new value is no error toast."""
+    import gradio as gr
+    from gan_demo.app.ui import explore as tab
+    for seed, truncation in ((None, 1.0), (3, None)):
+        assert tab.explore(None, "mnist-dcgan", seed, truncation, None, *[0] * 8) == gr.skip()
+        assert tab.slider_previews(None, "mnist-dcgan", seed, truncation, None) == [gr.skip()] * 8

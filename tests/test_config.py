@@ -140,4 +140,6 @@ def test_one_wording_for_bad_numbers_in_the_service_the_job_manager_and_seeds():
         validate.whole(1.5, "steps", 1, 300, LiveError)
     with pytest.raises(ValueError, match=r"^truncation must be a number from 0.1 to 1, got nan$"):
         validate.number(float("nan"), "truncation", 0.1, 1.0)
+    with pytest.raises(ValueError, match=r"^truncation must be a number from 0.1 to 1, got nothing$"):
+        validate.number(None, "truncation", 0.1, 1.0)           # an emptied box in the app: not "got None"
     assert validate.whole(3.0, "x", 0, 5) == 3 and validate.seed(2 ** 32 - 1) == 2 ** 32 - 1

@@ -24,8 +24,8 @@ project, weights, runs and temporary folders, and no access to the paths the hos
 | too few arguments                       | every endpoint with inputs                   | "didn't receive enough input values"  |
 | a body that is not JSON, data not a list | any                                         | HTTP 400/422 with a detail, no crash  |
 
-*Explore with an empty seed (None) leaves the picture as it is (gr.skip: the box is cleared while typing a new
-seed and the sliders fire); every other bad seed is an error there too.
+*Explore with an empty seed or truncation (None) leaves the picture as it is (gr.skip: the box is cleared while
+typing a new value and the picture follows every change); every other bad seed or truncation is an error there too.
 """
 import json
 import math

@@ -25,11 +25,12 @@ def picture(session, model, seed, truncation, latent, *amounts):
 
 
 def explore(request: gr.Request, model, seed, truncation, latent, *amounts):
-    """→ one image. An empty seed (the box cleared while typing a new one) leaves the picture as it is. A latent
-    from the Project tab (a page state, not part of the API) replaces the seed while the model is its own.
+    """→ one image. An empty seed or truncation (the box cleared while typing a new one) leaves the picture as it
+    is. A latent from the Project tab (a page state, not part of the API) replaces the seed while the model is its
+    own.
     (The request comes first: gradio passes it only to a positional parameter, and the amounts are *args.)"""
     latent = own_latent(latent, model)
-    if seed is None and latent is None:
+    if (seed is None and latent is None) or truncation is None:
         return gr.skip()
     return picture(session_of(request), model, seed, truncation, latent, *amounts)
 
@@ -44,7 +45,7 @@ def slider_previews(request: gr.Request, model, seed, truncation, latent):
     """→ one small picture per slider (hidden past the model's directions); like `explore`, an empty seed or a
     model that cannot load leaves them as they are: the big picture reports the problem."""
     latent = own_latent(latent, model)
-    if seed is None and latent is None:
+    if (seed is None and latent is None) or truncation is None:
         return [gr.skip()] * service.N_SLIDERS
     try:
         pictures = previews(session_of(request), model, seed, truncation, latent)
