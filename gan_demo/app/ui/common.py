@@ -29,6 +29,8 @@ except ImportError:                     # anywhere else: leave the function as i
 # Every event that runs a generator shares one concurrency group, so the number of forwards in flight at once
 # is bounded however many tabs or API clients call.
 MODEL_WORK = dict(concurrency_id="generators", concurrency_limit=2)
+# a button's work: a click while the last one still draws is not dropped but runs next, with the settings then shown
+BUTTON_WORK = dict(MODEL_WORK, trigger_mode="always_last")
 RANDOM_SEED_JS = f"() => Math.floor(Math.random() * {MAX_SEED + 1})"
 PICTURE_BUTTONS = ["download", "fullscreen"]
 

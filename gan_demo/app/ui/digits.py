@@ -7,7 +7,7 @@ import gradio as gr
 
 from .. import service
 from .common import (
-    MODEL_WORK, PICTURE_BUTTONS, gpu, model_menu, on_random_seed, png_file, seed_row, session_of,
+    BUTTON_WORK, PICTURE_BUTTONS, gpu, model_menu, on_random_seed, png_file, seed_row, session_of,
     user_errors)
 
 INTRO = ("A *conditional* GAN is told which digit to draw as well as given a seed. Each row below is one digit "
@@ -49,6 +49,6 @@ def build() -> SimpleNamespace:
                                 format="png", buttons=PICTURE_BUTTONS, elem_id="digits-grid")
                 caption = gr.Markdown()
     inputs, outputs = [model, chosen, seed, count, all_digits], [grid, caption]
-    gr.on([run.click, seed.submit], digits, inputs, outputs, api_name="digits", preprocess=False, **MODEL_WORK)
+    gr.on([run.click, seed.submit], digits, inputs, outputs, api_name="digits", preprocess=False, **BUTTON_WORK)
     on_random_seed(dice, seed, digits, inputs, outputs)
     return SimpleNamespace(model=model, inputs=inputs, outputs=outputs, first_grid=first_grid)

@@ -7,7 +7,7 @@ import gradio as gr
 
 from .. import service
 from .common import (
-    MODEL_WORK, gpu, model_menu, on_random_seed, png_file, seed_row, session_of, user_errors)
+    BUTTON_WORK, gpu, model_menu, on_random_seed, png_file, seed_row, session_of, user_errors)
 
 INTRO = ("A GAN's generator turns a random **seed** into a picture. The same seed always gives the same picture; "
          "the grid shows the seeds that follow it. **Truncation** below 1 pulls every seed towards the average "
@@ -58,7 +58,7 @@ def build() -> SimpleNamespace:
                                      elem_id="faces-gallery")
     inputs, outputs = [model, seed, count, truncation], [gallery, download]
     gr.on([run.click, seed.submit], generate, inputs, outputs, api_name="generate", preprocess=False,
-          **MODEL_WORK)
+          **BUTTON_WORK)
     on_random_seed(dice, seed, generate, inputs, outputs)
     return SimpleNamespace(model=model, seed=seed, count=count, truncation=truncation, gallery=gallery,
                            download=download, note=note, first_grid=first_grid,

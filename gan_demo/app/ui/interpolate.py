@@ -7,8 +7,8 @@ import gradio as gr
 
 from .. import service
 from .common import (
-    MODEL_WORK, PICTURE_BUTTONS, gpu, model_menu, own_latent, png_file, seed_input, session_of, temp_file,
-    user_errors)
+    BUTTON_WORK, MODEL_WORK, PICTURE_BUTTONS, gpu, model_menu, own_latent, png_file, seed_input, session_of,
+    temp_file, user_errors)
 
 INTRO = ("Every seed is a point in the generator's *latent space*. Walking from seed A's point to seed B's morphs "
          "one picture into the other: **lerp** goes in a straight line, **slerp** follows the sphere where "
@@ -80,7 +80,7 @@ def build() -> SimpleNamespace:
         first = gr.State(None)          # the first walk's files, until it is known whether to show them
     inputs = [model, seed_a, seed_b, steps, mode, truncation, latent_a, latent_b]
     gr.on([run.click, seed_a.submit, seed_b.submit], interpolate, inputs, [strip, gif, mp4],
-          api_name="interpolate", preprocess=False, **MODEL_WORK).then(
+          api_name="interpolate", preprocess=False, **BUTTON_WORK).then(
         lambda g: g, gif, gif_file, api_visibility="private", queue=False)
     # made on opening the tab, not on every page load: most visits never open it
     tab.select(first_walk, [*inputs, gif], first, preprocess=False, api_visibility="private", **MODEL_WORK).then(

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from .. import service
-from .common import MODEL_WORK, gpu, model_menu, on_random_seed, seed_row, session_of, user_errors
+from .common import BUTTON_WORK, gpu, model_menu, on_random_seed, seed_row, session_of, user_errors
 
 INTRO = ("The text GAN writes a whole sentence at once: for each of 64 character positions it outputs how likely "
          "every character is. **Likeliest** takes the most likely character everywhere; **temperature** samples "
@@ -58,7 +58,7 @@ def build() -> SimpleNamespace:
                 summary = gr.Markdown()
     inputs = [model, seed, count, sampling, temperature]
     gr.on([run.click, seed.submit], sentences, inputs, [table, summary], api_name="text", preprocess=False,
-          **MODEL_WORK)
+          **BUTTON_WORK)
     on_random_seed(dice, seed, sentences, inputs, [table, summary])
     return SimpleNamespace(model=model, run=run, unavailable=unavailable, inputs=inputs, table=table, summary=summary,
                            first_sentences=first_sentences)
