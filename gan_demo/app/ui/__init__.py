@@ -24,6 +24,8 @@ CSS = """
 /* a 64-pixel walk or picture would otherwise stay 64 pixels wide in a large box */
 #walk-gif img, #explore-image img { width: 100%; height: 100%; object-fit: contain; }
 #walk-strip img { width: 100% !important; height: auto !important; }
+/* the strip is one short row: its floating label and buttons get a band of their own instead of covering frames */
+#walk-strip .image-container { padding-top: 36px; }
 /* seed captions below each thumbnail, not over a third of a 28-pixel digit */
 #faces-gallery .thumbnail-item { display: flex; flex-direction: column; aspect-ratio: auto; height: auto;
                                  overflow: visible; }
