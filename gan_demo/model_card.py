@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import PurePosixPath
 
 from .directions import shown_labels
 from .registry import REGISTRY, ModelEntry
@@ -51,12 +53,30 @@ METRICS = {
     "verbatim_training_lines": ("copied sentences", "share of samples that are verbatim training sentences", _pct),
     "distinct": ("distinct samples", "share of samples that differ from every other sample", _pct),
     "mean_length": ("mean length", "characters per generated sentence", lambda v: f"{v:.1f}"),
+    # the memorisation check (GPU plan): nearest training face of each sample against that of held-out real faces
+    "memorisation_ratio": ("memorisation ratio", "median distance (Inception features) from a sample to its nearest "
+                                                 "training face, over the same for held-out real faces: about 1 or "
+                                                 "more = no sign of copying, far below 1 = copies",
+                           lambda v: f"{v:.2f}"),
+    "memorisation_below_holdout_p1": ("samples nearer than real faces", "share of samples nearer to a training face "
+                                                                        "than 99% of the held-out real faces are "
+                                                                        "(copies would raise it)", _pct),
+    "memorisation_nn_gen_median": ("nearest training face, samples", "median distance from a sample to its "
+                                                                     "nearest training face", lambda v: f"{v:.2f}"),
+    "memorisation_nn_holdout_median": ("nearest training face, real faces", "the same for real faces never "
+                                                                            "trained on", lambda v: f"{v:.2f}"),
+    "memorisation_samples": ("memorisation: samples", "generated faces checked", "{:,}".format),
+    "memorisation_holdout": ("memorisation: held-out faces", "real faces kept out of training, checked the same "
+                                                             "way", "{:,}".format),
+    "memorisation_train_faces": ("memorisation: training faces", "the faces searched for the nearest one",
+                                 "{:,}".format),
 }
 _HIDDEN = {"class_histogram", "class_entropy", "conditional_accuracy_per_class", "classifier_fid_samples",
            "fid_samples", "kid_std", "text_samples", "fid_reference", "corpus_mean_length", "js_1gram", "js_2gram",
            "js_3gram", "js_1gram_floor", "js_2gram_floor", "js_3gram_floor", "fid_reference_images",
            "fid_reference_total", "kid_reference_images", "fid_inception", "kid_inception", "kid_samples",
-           "conditional_error", "code_digits"}
+           "conditional_error", "code_digits",
+           "memorisation_closest"}     # seed, training row and distance triples: for a person's look, not a table
 
 
 def headline_metric(metrics: dict) -> str:
@@ -175,6 +195,12 @@ def architecture_summary(entry: ModelEntry) -> str:
     return f"{kind} generator, z ∈ R^{entry.latent_dim} ({entry.latent_dist}) → {shape} image{cond}{code}"
 
 
+def data_text(data) -> str:
+    """The training data's description without the training machine's absolute path (its file name stays):
+    'text train (/work/main/device_data/text/lines.txt)' → 'text train (lines.txt)'."""
+    return re.sub(r"\((/[^()]*)\)", lambda m: f"({PurePosixPath(m.group(1)).name})", str(data))
+
+
 def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int | None = None) -> str:
     meta = meta or {}
     train, metrics = meta.get("training", {}), meta.get("metrics", {})
@@ -194,7 +220,8 @@ def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int 
         train = {**{k: v for k, v in train.items() if k not in NOTE_KEYS}, **registry_notes(entry)}
         lines += ["", "## Training", ""]
         shown = {"wall_time_s": ("wall time", lambda v: f"{v / 60:.0f} min"),
-                 "images_seen": ("images seen", "{:,}".format), "hardware": ("hardware", hardware_text)}
+                 "images_seen": ("sentences seen" if entry.is_text else "images seen", "{:,}".format),
+                 "hardware": ("hardware", hardware_text), "data": ("data", data_text)}
         for k in ("steps", "batch", "images_seen", "wall_time_s", "hardware", "data", "torch", "finished",
                   "architecture_note", "recipe_note", "warm_start", "campaign"):
             if k in train:

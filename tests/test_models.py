@@ -263,3 +263,19 @@ def test_a_card_says_what_its_checkpoint_changed_from_the_registry():
     # another architecture under a registry name, widths given as a list: no crash, no false note
     assert registry_notes(dataclasses.replace(REGISTRY["mnist-dcgan"], name="mnist-gan")) == {}
     assert registry_notes(REGISTRY["mnist-gan"].with_config(g_hidden=[128, 256, 512])) == {}
+
+
+def test_a_card_reads_for_a_visitor_not_for_the_machine_that_trained_it():
+    """No training machine's absolute paths, sentences (not images) for text, the memorisation check explained and
+    its raw seed/row/distance triples left out (they read as an unexplained list of numbers)."""
+    from gan_demo.model_card import model_card
+    text = model_card(REGISTRY["text-wgangp"], {"training": {
+        "images_seen": 495104, "data": "text train (/work/main/device_data/text/lines.txt)"}})
+    assert "- sentences seen: 495,104" in text and "- data: text train (lines.txt)" in text and "/work" not in text
+    digits = model_card(REGISTRY["mnist-gan"], {"training": {"images_seen": 64, "data": "MNIST train (../data/mnist)"}})
+    assert "- images seen: 64" in digits and "(../data/mnist)" in digits
+    faces = model_card(REGISTRY["celeba64-dcgan"], {"metrics": {
+        "memorisation_ratio": 1.2116, "memorisation_below_holdout_p1": 0.003,
+        "memorisation_closest": [[12, 15714, 6.886], [738, 10071, 6.945]]}})
+    assert "| memorisation ratio | 1.21 | median distance" in faces and "| samples nearer than real faces | 0.3% |" in faces
+    assert "15714" not in faces
