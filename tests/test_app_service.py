@@ -489,3 +489,11 @@ def test_explore_leaves_the_picture_while_its_seed_or_truncation_box_is_emptied(
     for seed, truncation in ((None, 1.0), (3, None)):
         assert tab.explore(None, "mnist-dcgan", seed, truncation, None, *[0] * 8) == gr.skip()
         assert tab.slider_previews(None, "mnist-dcgan", seed, truncation, None) == [gr.skip()] * 8
+
+
+def test_the_digits_caption_says_when_its_seeds_wrapped_past_the_largest():
+    from gan_demo.app.service import MAX_SEED, seed_run
+    from gan_demo.app.ui.digits import seed_span
+    assert seed_span(seed_run(5, 5)) == "seeds 5 … 9" and seed_span([7]) == "seed 7"
+    assert seed_span(seed_run(MAX_SEED, 10)) == f"seeds {MAX_SEED}, then 0 … 8"
+    assert seed_span(seed_run(MAX_SEED - 2, 4)) == f"seeds {MAX_SEED - 2} … {MAX_SEED}, then 0"

@@ -20,8 +20,18 @@ INTRO = ("A *conditional* GAN is told which digit to draw as well as given a see
 def digits(model, chosen, seed, count, all_digits, request: gr.Request = None):
     """→ the grid (rows: digits, columns: seeds) as a PNG file, and a line naming its rows and columns."""
     grid = service.digits(model, chosen, seed, count, all_digits, session=session_of(request))
-    seeds = f"seed {grid.seeds[0]}" if len(grid.seeds) == 1 else f"seeds {grid.seeds[0]} … {grid.seeds[-1]}"
-    return png_file(grid.image), f"Rows, top to bottom: digits {', '.join(map(str, grid.digits))}. Columns: {seeds}."
+    return (png_file(grid.image),
+            f"Rows, top to bottom: digits {', '.join(map(str, grid.digits))}. Columns: {seed_span(grid.seeds)}.")
+
+
+def seed_span(seeds: list[int]) -> str:
+    """'seeds 5 … 9'; a run that wrapped past the largest seed (service.seed_run) says so."""
+    span = lambda a, b: f"{a}" if a == b else f"{a} … {b}"      # noqa: E731
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if seeds[-1] < seeds[0]:
+        return f"seeds {span(seeds[0], service.MAX_SEED)}, then {span(0, seeds[-1])}"
+    return f"seeds {span(seeds[0], seeds[-1])}"
 
 
 def first_grid(model, chosen, seed, count, all_digits):
