@@ -43,6 +43,9 @@ def test_generate_returns_labelled_images_and_a_grid(client):
     assert [item["caption"] for item in gallery] == [f"seed {s}" for s in range(100, 116)]
     assert all(Image.open(item["image"]).size == (64, 64) for item in gallery)
     assert Image.open(grid).size == (266, 266) and Image.open(grid).format == "PNG"
+    # downloads are saved under names that say what they hold, not a hash
+    assert Path(grid).name == "celeba64-dcgan-seeds-100-115.png" and Path(gallery[0]["image"]).name == \
+        "celeba64-dcgan-seed-100.png"
 
 
 def test_generate_is_deterministic_for_a_seed(client):
@@ -76,6 +79,8 @@ def test_generate_refuses_models_outside_the_registry(client, model):
 def test_interpolate_returns_a_strip_and_a_looping_gif(client):
     strip, gif, mp4 = client.predict("celeba64-dcgan", 1, 2, 8, "slerp", 1.0, api_name="/interpolate")
     assert open(mp4, "rb").read(12)[4:8] == b"ftyp"
+    assert [Path(f).name for f in (strip, gif, mp4)] == [
+        "celeba64-dcgan-walk-1-2-frames.png", "celeba64-dcgan-walk-1-2.gif", "celeba64-dcgan-walk-1-2.mp4"]
     assert Image.open(strip).size == (8 * 66 + 2, 68)
     animation = Image.open(gif)
     assert animation.format == "GIF" and animation.n_frames == 14 and animation.size == (64, 64)

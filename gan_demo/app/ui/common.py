@@ -6,6 +6,7 @@ import hashlib
 import io
 import ipaddress
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -71,12 +72,14 @@ def _prune() -> None:
                 pass
 
 
-def temp_file(data: bytes, suffix: str, folder: Path | None = None) -> str:
-    """Bytes → a file named by their hash (the same picture twice is one file), in TEMP or `folder`."""
+def temp_file(data: bytes, suffix: str, folder: Path | None = None, name: str | None = None) -> str:
+    """Bytes → a file named by their hash (the same picture twice is one file), in TEMP or `folder`; with `name`
+    (a download's, e.g. "celeba64-dcgan-walk-0-1"), <hash>/<name><suffix>, which a browser saves under that name."""
     folder = folder or TEMP
-    folder.mkdir(parents=True, exist_ok=True)
     _prune()
-    path = folder / f"{hashlib.sha1(data).hexdigest()[:20]}{suffix}"
+    digest = hashlib.sha1(data).hexdigest()[:20]
+    path = folder / digest / f"{download_name(name)}{suffix}" if name else folder / f"{digest}{suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         tmp = path.with_suffix(f".{threading.get_ident()}.part")
         tmp.write_bytes(data)
@@ -84,10 +87,15 @@ def temp_file(data: bytes, suffix: str, folder: Path | None = None) -> str:
     return str(path)
 
 
-def png_file(img: Image.Image, folder: Path | None = None) -> str:
+def png_file(img: Image.Image, folder: Path | None = None, name: str | None = None) -> str:
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=1)        # 4× faster than the default level, files ~20% larger
-    return temp_file(buf.getvalue(), ".png", folder)
+    return temp_file(buf.getvalue(), ".png", folder, name)
+
+
+def download_name(*parts) -> str:
+    """A file name from its parts, e.g. ("my-run:3f2a", "seeds", 0, 15) → "my-run-3f2a-seeds-0-15"."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "-".join(str(p) for p in parts)).strip("-.")[:120] or "download"
 
 
 def copy_file(path: Path | None) -> str | None:

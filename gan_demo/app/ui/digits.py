@@ -7,7 +7,7 @@ import gradio as gr
 
 from .. import service
 from .common import (
-    BUTTON_WORK, PICTURE_BUTTONS, gpu, model_menu, on_random_seed, png_file, seed_row, session_of,
+    BUTTON_WORK, PICTURE_BUTTONS, download_name, gpu, model_menu, on_random_seed, png_file, seed_row, session_of,
     user_errors)
 
 INTRO = ("A *conditional* GAN is told which digit to draw as well as given a seed. Each row below is one digit "
@@ -20,7 +20,8 @@ INTRO = ("A *conditional* GAN is told which digit to draw as well as given a see
 def digits(model, chosen, seed, count, all_digits, request: gr.Request = None):
     """→ the grid (rows: digits, columns: seeds) as a PNG file, and a line naming its rows and columns."""
     grid = service.digits(model, chosen, seed, count, all_digits, session=session_of(request))
-    return (png_file(grid.image),
+    return (png_file(grid.image, name=download_name(model, "digits", *grid.digits, "seeds", grid.seeds[0],
+                                                    grid.seeds[-1])),
             f"Rows, top to bottom: digits {', '.join(map(str, grid.digits))}. Columns: {seed_span(grid.seeds)}.")
 
 

@@ -7,7 +7,7 @@ import gradio as gr
 
 from .. import service
 from .common import (
-    BUTTON_WORK, gpu, model_menu, on_random_seed, png_file, seed_row, session_of, user_errors)
+    BUTTON_WORK, download_name, gpu, model_menu, on_random_seed, png_file, seed_row, session_of, user_errors)
 
 INTRO = ("A GAN's generator turns a random **seed** into a picture. The same seed always gives the same picture; "
          "the grid shows the seeds that follow it. **Truncation** below 1 pulls every seed towards the average "
@@ -20,7 +20,9 @@ def generate(model, seed, count, truncation, request: gr.Request = None):
     """→ gallery of (PNG file, "seed N") and the grid as a PNG file. We encode the PNGs ourselves, at a fast
     compression level, where they are served: half the time of handing gradio the images."""
     batch = service.generate(model, seed, count, truncation, session=session_of(request))
-    return [(png_file(img), f"seed {s}") for img, s in zip(batch.images, batch.seeds)], png_file(batch.grid)
+    return ([(png_file(img, name=download_name(model, "seed", s)), f"seed {s}")
+             for img, s in zip(batch.images, batch.seeds)],
+            png_file(batch.grid, name=download_name(model, "seeds", batch.seeds[0], batch.seeds[-1])))
 
 
 def first_grid(model, seed, count, truncation):

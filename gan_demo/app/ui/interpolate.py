@@ -7,8 +7,8 @@ import gradio as gr
 
 from .. import service
 from .common import (
-    BUTTON_WORK, MODEL_WORK, PICTURE_BUTTONS, gpu, model_menu, own_latent, png_file, seed_input, session_of,
-    temp_file, user_errors)
+    BUTTON_WORK, MODEL_WORK, PICTURE_BUTTONS, download_name, gpu, model_menu, own_latent, png_file, seed_input,
+    session_of, temp_file, user_errors)
 
 INTRO = ("Every seed is a point in the generator's *latent space*. Walking from seed A's point to seed B's morphs "
          "one picture into the other: **lerp** goes in a straight line, **slerp** follows the sphere where "
@@ -22,9 +22,12 @@ def interpolate(model, seed_a, seed_b, steps, mode, truncation, latent_a=None, l
     """→ the frames as one strip (PNG), the looping walk as a GIF file and as an MP4 file. `latent_a`/`latent_b`
     (page states, not part of the API) are latents found in the Project tab; they replace a seed while the model
     is their own."""
+    latent_a, latent_b = own_latent(latent_a, model), own_latent(latent_b, model)
     w = service.interpolate(model, seed_a, seed_b, steps, mode, truncation, session=session_of(request),
-                            latent_a=own_latent(latent_a, model), latent_b=own_latent(latent_b, model))
-    return png_file(w.strip), temp_file(w.gif, ".gif"), temp_file(w.mp4, ".mp4")
+                            latent_a=latent_a, latent_b=latent_b)
+    name = download_name(model, "walk", "projected" if latent_a else seed_a, "projected" if latent_b else seed_b)
+    return (png_file(w.strip, name=f"{name}-frames"), temp_file(w.gif, ".gif", name=name),
+            temp_file(w.mp4, ".mp4", name=name))
 
 
 def first_walk(model, seed_a, seed_b, steps, mode, truncation, latent_a, latent_b, shown):
