@@ -145,8 +145,8 @@ FREE_CONFIG_KEYS = {"ngf", "ndf", "g_hidden", "d_hidden", "d_dropout", "dim", "d
 
 
 def free_setting(key, claimed, real) -> bool:
-    """Another width, D normalisation or dropout, or latent code, not another shape of network: a number for a number, a list
-    of as many layers, a word for a word. The one rule for loading a checkpoint and for a campaign plan's `arch`."""
+    """Another width, D normalisation or dropout, or latent code, not another shape of network: a number for a
+    number, a list of as many layers, a word for a word. The one rule for loading a checkpoint and for a campaign plan's `arch`."""
     if key == "vocab" or key not in FREE_CONFIG_KEYS:
         return key == "vocab"
     if isinstance(claimed, list | tuple) and isinstance(real, list | tuple):

@@ -277,5 +277,6 @@ def test_a_card_reads_for_a_visitor_not_for_the_machine_that_trained_it():
     faces = model_card(REGISTRY["celeba64-dcgan"], {"metrics": {
         "memorisation_ratio": 1.2116, "memorisation_below_holdout_p1": 0.003,
         "memorisation_closest": [[12, 15714, 6.886], [738, 10071, 6.945]]}})
-    assert "| memorisation ratio | 1.21 | median distance" in faces and "| samples nearer than real faces | 0.3% |" in faces
+    assert "| memorisation ratio | 1.21 | median distance" in faces
+    assert "| samples nearer than real faces | 0.3% |" in faces
     assert "15714" not in faces

@@ -156,8 +156,8 @@ def test_fine_tuning_from_a_broken_checkpoint_is_one_line_without_server_paths(t
 
 
 def test_a_generator_trained_against_another_discriminator_still_loads_as_its_model(tmp_path, monkeypatch):
-    """D is not shipped: a checkpoint whose D had no batch norm (a campaign's arch = {d_norm = "none"}) or dropout is the same
-    generator, so it loads under its registry name; another z_dim is not."""
+    """D is not shipped: a checkpoint whose D had no batch norm (a campaign's arch = {d_norm = "none"}) or dropout is
+    the same generator, so it loads under its registry name; another z_dim is not."""
     monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path))
     _save(tmp_path / "mnist-dcgan.safetensors", "mnist-dcgan", entry_edit=lambda d: d["config"].update(d_norm="none"))
     assert load_generator("mnist-dcgan").entry.config.d_norm == "none"

@@ -655,20 +655,20 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
             training.set()
             try:
                 if d_warmup:             # inside the trainer's stop handling: a kill ends it, and train() saves
-                    t0, total = time.time(), spec.d_warmup
+                    t0, total, earlier = time.time(), spec.d_warmup, spec.d_warmup - d_warmup
 
-                    def warmed(done, left=d_warmup):     # saved with what is left of it, so a kill loses little
+                    def warmed(done):            # saved with what is left of it, so a kill loses little
                         trainer.save_resume()
-                        state["d_warmup_left"] = left - done
+                        state["d_warmup_left"] = d_warmup - done
                         write_state(run_dir, state)
-                        _say(run_dir, f"the fresh discriminator alone: {total - left + done} of {total} steps "
+                        _say(run_dir, f"the fresh discriminator alone: {earlier + done} of {total} steps "
                                       f"({time.time() - t0:.0f} s)")
                     done = trainer.warm_up_discriminator(d_warmup, every=WARMUP_SAVE_EVERY, on_progress=warmed)
                     state["d_warmup_left"] = d_warmup - done
                     write_state(run_dir, state)      # train() below saves the resume file that goes with it
                     rest = "; the rest comes first when the run goes on" if done < d_warmup else ""
-                    _say(run_dir, f"the fresh discriminator trained alone for {total - d_warmup + done} of {total} "
-                                  f"steps ({time.time() - t0:.0f} s{rest})")
+                    _say(run_dir, f"the fresh discriminator trained alone for {earlier + done} of {total} steps "
+                                  f"({time.time() - t0:.0f} s{rest})")
                     d_warmup = 0
                 path = trainer.train(until=(trainer.step // spec.eval_every + 1) * spec.eval_every)
             finally:

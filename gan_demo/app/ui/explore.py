@@ -24,13 +24,19 @@ def picture(session, model, seed, truncation, latent, *amounts):
     return service.explore(model, seed, list(amounts), truncation, session=session, latent=latent)
 
 
+def retyping(seed, truncation, latent) -> bool:
+    """A box emptied to type a new value (the seed's, unless a found latent stands in for it, or the truncation's):
+    the pictures wait for the value instead of reporting an error."""
+    return (seed is None and latent is None) or truncation is None
+
+
 def explore(request: gr.Request, model, seed, truncation, latent, *amounts):
     """→ one image. An empty seed or truncation (the box cleared while typing a new one) leaves the picture as it
     is. A latent from the Project tab (a page state, not part of the API) replaces the seed while the model is its
     own.
     (The request comes first: gradio passes it only to a positional parameter, and the amounts are *args.)"""
     latent = own_latent(latent, model)
-    if (seed is None and latent is None) or truncation is None:
+    if retyping(seed, truncation, latent):
         return gr.skip()
     return picture(session_of(request), model, seed, truncation, latent, *amounts)
 
@@ -45,7 +51,7 @@ def slider_previews(request: gr.Request, model, seed, truncation, latent):
     """→ one small picture per slider (hidden past the model's directions); like `explore`, an empty seed or a
     model that cannot load leaves them as they are: the big picture reports the problem."""
     latent = own_latent(latent, model)
-    if (seed is None and latent is None) or truncation is None:
+    if retyping(seed, truncation, latent):
         return [gr.skip()] * service.N_SLIDERS
     try:
         pictures = previews(session_of(request), model, seed, truncation, latent)
