@@ -332,6 +332,66 @@ def test_a_stopped_warm_up_goes_on_where_it_stopped_before_the_generator_trains(
     assert read_state(run)["finished_at"] == 20
 
 
+def test_a_run_continuing_the_shipped_generator_keeps_its_discriminator_when_it_does_not_ship(
+        tmp_path, mnist_root, monkeypatch):
+    """A run folder lost between sessions costs a fresh D and its warm-up (celeba64-dcgan: 500 steps, 16-108 min of a
+    core) every time, unless the export keeps the run's D even when its generator does not beat the shipped one. Only
+    once the warm-up is done, and only beside the generator the run started from."""
+    from training import campaign
+    from training.data import load_dataset
+    from training.export import discriminator_file, read_discriminator
+    from training.loop import Trainer
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(weights))
+    plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("steps = 40", 'steps = 20\nstart_from = "shipped"\n'
+                                                                         'd_warmup = 4')))
+    spec = plan.runs[0]
+    t = Trainer(spec.entry, load_dataset("mnist", mnist_root.parent), tmp_path / "other", steps=10, batch=16,
+                device="cpu", log_every=5, sample_every=10, progress=False)
+    shipped = weights / "mnist-gan.safetensors"
+    shipped.write_bytes(t.train().read_bytes())
+    stop_after = {"n": 2}                       # the first run stops inside the warm-up
+
+    def stopping(self, d_step, step=Trainer._discriminator_step):
+        stop_after["n"] -= 1
+        if stop_after["n"] == 0:
+            self.stop_event.set()
+        return step(self, d_step)
+    monkeypatch.setattr(Trainer, "_discriminator_step", stopping)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    said = []
+    try:
+        campaign.run_worker(plan, spec, None)
+        run = plan.run_dir(spec)
+        assert read_state(run)["d_warmup_left"] == 2
+        assert campaign.keep_discriminator(plan, spec, said.append) is None      # a half-warmed D is not kept
+        assert not discriminator_file("mnist-gan").exists()
+        stop_after["n"] = -1
+        campaign.run_worker(plan, spec, None)
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+    assert read_state(run)["finished_at"] == 20
+    from training.export import update_metrics
+    update_metrics(str(shipped), {"classifier_fid": 5.0, "confidently_classified": 0.9})
+    import training.metrics.evaluate as ev
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: {"classifier_fid": 1e9, "confidently_classified": 0.0})
+    campaign.export_best(plan, spec, out=said.append)
+    assert any("not exported" in line for line in said), said
+    assert any("kept its discriminator" in line for line in said), said
+    kept, step = read_discriminator(discriminator_file("mnist-gan"))
+    trained = torch.load(run / "resume.pt", weights_only=True)["D"]
+    assert step == 20 and all(torch.allclose(kept[k], trained[k].float(), rtol=1e-3, atol=1e-4) for k in kept)
+    # another generator shipped since: this run's D was trained against a different one, and is not kept over it
+    discriminator_file("mnist-gan").unlink()
+    t2 = Trainer(spec.entry, load_dataset("mnist", mnist_root.parent), tmp_path / "third", steps=12, batch=16,
+                 device="cpu", log_every=6, sample_every=12, progress=False)
+    shipped.write_bytes(t2.train().read_bytes())
+    assert campaign.keep_discriminator(plan, spec, said.append) is None
+    assert not discriminator_file("mnist-gan").exists()
+
+
 def test_a_warm_start_loads_the_kept_discriminator_only_when_it_fits(tmp_path, mnist_root, monkeypatch):
     from training.campaign import _load_kept_discriminator
     from training.data import load_dataset

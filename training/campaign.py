@@ -417,6 +417,15 @@ def _same_architecture(saved, planned) -> bool:
     return strip(saved.config) == strip(planned.config)
 
 
+SHIPPED = "the shipped checkpoint"
+
+
+def _identity(meta: dict) -> dict:
+    """Which checkpoint this is, from its metadata: its step count and when its training finished."""
+    training = meta.get("training") or {}
+    return {"steps": training.get("steps"), "finished": training.get("finished")}
+
+
 def _warm_source(plan: Plan, spec: RunSpec, run_dir: Path):
     """(path, why) of a generator to warm-start from: the run's own best snapshot, else the shipped checkpoint when
     this plan run made it (or whatever made it, with start_from = "shipped") and the architecture matches; (None,
@@ -424,7 +433,7 @@ def _warm_source(plan: Plan, spec: RunSpec, run_dir: Path):
     from gan_demo.checkpoint import CheckpointError, read_checkpoint
     from gan_demo.generator import weights_dir
     for path, what in ((run_dir / BEST_FILE, "the run's best snapshot"),
-                       (weights_dir() / spec.entry.weights_file, "the shipped checkpoint")):
+                       (weights_dir() / spec.entry.weights_file, SHIPPED)):
         if not path.is_file():
             continue
         try:
@@ -432,7 +441,7 @@ def _warm_source(plan: Plan, spec: RunSpec, run_dir: Path):
         except CheckpointError as e:
             return None, f"{what} is unreadable ({e})"
         made_here = (meta.get("training") or {}).get("campaign", {}).get("run") == f"{plan.name}/{spec.name}"
-        if what.startswith("the shipped") and not made_here and spec.start_from != "shipped":
+        if what == SHIPPED and not made_here and spec.start_from != "shipped":
             continue                     # shipped by something else: not this run's progress
         if not _same_architecture(entry, spec.entry):
             continue
@@ -594,6 +603,8 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
                 d_warmup = spec.d_warmup
             state["d_warmup_left"] = d_warmup
             state["warm_start"] = f"from {what} at step {trainer.step} with {d} ({warm})"
+            if what == SHIPPED:          # whose discriminator an export may keep (keep_discriminator)
+                state["warm_from_shipped"] = _identity(meta)
             _say(run_dir, f"warm-starting {state['warm_start']}")
     state.update(plan=plan.name, run=spec.name, model=spec.entry.name, steps_target=spec.steps,
                  batch=spec.entry.recipe.batch, headline=headline(spec.entry))
@@ -874,16 +885,20 @@ def format_status(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def shipped_metrics(entry: ModelEntry) -> dict | None:
-    """The shipped checkpoint's metrics (None when nothing is shipped or it cannot be read)."""
+def _shipped_meta(entry: ModelEntry) -> dict | None:
+    """The shipped checkpoint's metadata (None when nothing is shipped or it cannot be read)."""
     from gan_demo.checkpoint import CheckpointError, read_checkpoint
     from gan_demo.generator import weights_dir
-    path = weights_dir() / entry.weights_file
     try:
-        _, _, meta = read_checkpoint(path)
+        return read_checkpoint(weights_dir() / entry.weights_file)[2]
     except (CheckpointError, FileNotFoundError):
         return None
-    return meta.get("metrics") or {}
+
+
+def shipped_metrics(entry: ModelEntry) -> dict | None:
+    """The shipped checkpoint's metrics (None when nothing is shipped or it cannot be read)."""
+    meta = _shipped_meta(entry)
+    return None if meta is None else meta.get("metrics") or {}
 
 
 def shipped_score(entry: ModelEntry) -> float | None:
@@ -943,6 +958,7 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
     run_dir = plan.run_dir(spec)
     if not (run_dir / BEST_FILE).is_file():
         out(f"{spec.name}: nothing to export yet (no evaluated snapshot)")
+        keep_discriminator(plan, spec, out)
         return None
     staged = run_dir / "export-candidate.safetensors"
     export_run(run_dir, to=staged, source=BEST_FILE)
@@ -960,6 +976,7 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
         out(f"{spec.name}: not exported: {why}")
         staged.unlink(missing_ok=True)
         staged.with_suffix(".md").unlink(missing_ok=True)
+        keep_discriminator(plan, spec, out)
         return None
     # ship the staged file (its directions measured once), with the full metrics, and the run's curves
     from gan_demo.checkpoint import atomic_write
@@ -976,6 +993,25 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
     met = (f"; targets met {len(spec.targets) - missed[0]}/{len(spec.targets)}, shipped was "
            f"{len(spec.targets) - missed[1]}/{len(spec.targets)}" if missed else "")
     out(f"{spec.name}: exported {dest} ({shipped_note(spec.entry, new, old)}{met})")
+    return dest
+
+
+def keep_discriminator(plan: Plan, spec: RunSpec, out=print) -> Path | None:
+    """A run that continues the shipped generator and has not beaten it yet still ships its discriminator beside
+    it, trained against that generator: the next warm start (the run folder lost) then skips the fresh D's warm-up
+    (500 steps of celeba64-dcgan are 16-108 min of a CPU core). Only once any warm-up is done, and only while the
+    shipped checkpoint is the one the run started from. Returns the file written, or None."""
+    from .export import ship_discriminator
+    run_dir = plan.run_dir(spec)
+    state = read_state(run_dir)
+    started = state.get("warm_from_shipped")
+    shipped = _shipped_meta(spec.entry)
+    if not started or state.get("d_warmup_left", 0) or shipped is None or _identity(shipped) != started:
+        return None
+    dest = ship_discriminator(run_dir, spec.entry.name)
+    if dest is not None:
+        out(f"{spec.name}: kept its discriminator ({dest}), trained beside the shipped generator, for the next warm "
+            f"start")
     return dest
 
 
