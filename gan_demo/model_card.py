@@ -145,6 +145,16 @@ def metrics_table(metrics: dict) -> list[str]:
 
 RECIPE_BOOKKEEPING = {"steps", "log_every", "sample_every"}     # how long and how often: not how it trains
 NOTE_KEYS = ("architecture_note", "recipe_note")
+# the notes' words for config and recipe fields (a field not here is shown by its name)
+SETTING_WORDS = {
+    "lr_g": "G learning rate", "lr_d": "D learning rate", "betas": "Adam betas", "n_critic": "D steps per G step",
+    "gp_weight": "gradient-penalty weight", "gp_every": "gradient penalty every k-th D step, k× weighted; k =",
+    "batch": "batch", "ema": "G weight averaging (EMA)", "flip": "horizontal flips", "label_smoothing":
+    "label smoothing", "diffaug": "DiffAugment", "code_weight": "weight of reading the code back",
+    "lr_decay_from": "learning rates decayed from step", "z_dim": "latent size", "g_hidden": "G widths",
+    "d_hidden": "D widths", "d_dropout": "D dropout", "latent_code": "categorical code size", "ngf": "G width (ngf)",
+    "ndf": "D width (ndf)", "d_norm": "D normalisation", "seq_len": "characters per sequence", "dim": "width",
+    "n_blocks": "residual blocks"}
 
 
 def registry_notes(entry: ModelEntry) -> dict:
@@ -165,10 +175,10 @@ def registry_notes(entry: ModelEntry) -> dict:
     notes = {}
     if arch:
         notes["architecture_note"] = "architecture differs from the registry defaults: " + ", ".join(
-            f"{k} {_plain(v)}" for k, v, _ in arch)
+            f"{SETTING_WORDS.get(k, k)} {_plain(v)}" for k, v, _ in arch)
     if recipe:
         notes["recipe_note"] = "recipe differs from the registry's: " + ", ".join(
-            f"{k} {_plain(v)} (registry {_plain(d)})" for k, v, d in recipe)
+            f"{SETTING_WORDS.get(k, k)} {_plain(v)} (registry {_plain(d)})" for k, v, d in recipe)
     return notes
 
 

@@ -245,12 +245,12 @@ def test_a_card_says_what_its_checkpoint_changed_from_the_registry():
     e = dataclasses.replace(e, recipe=dataclasses.replace(e.recipe, n_critic=1, lr_d=3e-4, diffaug="translation",
                                                           steps=123, sample_every=7))
     notes = registry_notes(e)
-    assert notes == {"architecture_note": "architecture differs from the registry defaults: ngf 48",
-                     "recipe_note": "recipe differs from the registry's: lr_d 0.0003 (registry 0.0001), "
-                                    "n_critic 1 (registry 5), diffaug translation (registry none)"}
+    assert notes == {"architecture_note": "architecture differs from the registry defaults: G width (ngf) 48",
+                     "recipe_note": "recipe differs from the registry's: D learning rate 0.0003 (registry 0.0001), "
+                                    "D steps per G step 1 (registry 5), DiffAugment translation (registry none)"}
     card = model_card(e, {"training": {"steps": 123}})
-    assert "- architecture note: architecture differs from the registry defaults: ngf 48" in card
-    assert "- recipe note: recipe differs from the registry's: lr_d 0.0003" in card
+    assert "- architecture note: architecture differs from the registry defaults: G width (ngf) 48" in card
+    assert "- recipe note: recipe differs from the registry's: D learning rate 0.0003" in card
     # how long and how often it logged is not how it trains; a text model's vocabulary comes from its data
     plain = dataclasses.replace(REGISTRY["mnist-gan"], recipe=dataclasses.replace(
         REGISTRY["mnist-gan"].recipe, steps=5, log_every=1))
@@ -258,7 +258,7 @@ def test_a_card_says_what_its_checkpoint_changed_from_the_registry():
     assert registry_notes(REGISTRY["text-wgangp"].with_config(vocab=("a", "b"))) == {}
     # a note an older export stored (listing a setting at its default) gives way to the checkpoint's own entry
     card = model_card(e, {"training": {"architecture_note": "… ngf 48, ndf 64"}})
-    assert "ndf 64" not in card and "architecture differs from the registry defaults: ngf 48" in card
+    assert "ndf 64" not in card and "architecture differs from the registry defaults: G width (ngf) 48" in card
     assert "architecture note" not in model_card(REGISTRY["text-wgangp"], {"training": {"architecture_note": "dim 256"}})
     # another architecture under a registry name, widths given as a list: no crash, no false note
     assert registry_notes(dataclasses.replace(REGISTRY["mnist-dcgan"], name="mnist-gan")) == {}
