@@ -321,6 +321,8 @@ def test_a_stopped_warm_up_goes_on_where_it_stopped_before_the_generator_trains(
         assert d_steps == [10] * 5 and read_state(run)["d_warmup_left"] == 2, log
         assert "alone: 2 of 7 steps" in log and "alone: 4 of 7 steps" in log
         assert "trained alone for 5 of 7 steps" in log and "the rest comes first" in log
+        row = format_status(plan).splitlines()[-1]      # the warm start's step, not 0, and the warm-up's progress
+        assert "10/20" in row and "stopped (run again to continue; fresh D alone: 5/7 steps)" in row, row
         d_steps.clear()
         campaign.run_worker(plan, spec, None)
     finally:

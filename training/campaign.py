@@ -603,6 +603,7 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
                 d_warmup = spec.d_warmup
             state["d_warmup_left"] = d_warmup
             state["warm_start"] = f"from {what} at step {trainer.step} with {d} ({warm})"
+            state["warm_start_step"] = trainer.step          # --status's step until the run logs its own
             if what == SHIPPED:          # whose discriminator an export may keep (keep_discriminator)
                 state["warm_from_shipped"] = _identity(meta)
             _say(run_dir, f"warm-starting {state['warm_start']}")
@@ -839,7 +840,7 @@ def status_rows(plan: Plan) -> list[dict]:
     for s in plan.runs:
         d = plan.run_dir(s)
         st, rec = read_state(d), last_log(d)
-        step = rec.get("step", 0)
+        step = rec.get("step", st.get("warm_start_step", 0))
         ips = rec.get("img_per_s")
         left = None
         if ips and step < s.steps:          # img_per_s counts the generator's images: batch × steps a second
@@ -860,7 +861,9 @@ def _run_state(plan: Plan, s: RunSpec, run_dir: Path) -> str:
     if not run_dir.exists():
         return "not started"
     pid = trained_by(run_dir)
-    return "stopped (run again to continue)" if pid is None else f"training (pid {pid})"
+    left = read_state(run_dir).get("d_warmup_left", 0)
+    warmup = f"; fresh D alone: {s.d_warmup - left}/{s.d_warmup} steps" if left else ""
+    return f"stopped (run again to continue{warmup})" if pid is None else f"training (pid {pid}{warmup})"
 
 
 def _hms(s) -> str:
