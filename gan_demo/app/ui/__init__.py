@@ -71,14 +71,14 @@ def _wire_gallery_picks(f, i, e) -> None:
 
 
 def _wire_projection(tabs, p, i, e) -> None:
-    """A latent found in Project opens in Explore (its model selected, sliders at zero) or becomes end A or B of
-    the walk in Interpolate, which then runs."""
+    """A latent found in Project opens in Explore (its model selected, sliders at zero; selecting the tab draws it,
+    as Explore's Tab.select also fires when a handler selects it) or becomes end A or B of the walk in Interpolate,
+    which then runs."""
     def open_in_explore(latent):
         return latent, latent["model"], *[0] * len(e.sliders), gr.Tabs(selected="explore")
 
     p.to_explore.click(open_in_explore, p.latent, [e.latent, e.model, *e.sliders, tabs],
-                       api_visibility="private", queue=False).then(
-        e.explore, e.inputs, e.image, api_visibility="private", preprocess=False, **MODEL_WORK)
+                       api_visibility="private", queue=False)
     for button, end in ((p.to_a, i.latent_a), (p.to_b, i.latent_b)):
         button.click(lambda latent: (latent, latent["model"], gr.Tabs(selected="interpolate")), p.latent,
                      [end, i.model, tabs], api_visibility="private", queue=False).then(

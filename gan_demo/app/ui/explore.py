@@ -134,4 +134,4 @@ def build() -> SimpleNamespace:
     back.click(lambda: None, None, latent, api_visibility="private", queue=False).then(
         explore, inputs, image, api_visibility="private", preprocess=False, show_progress="minimal", **MODEL_WORK)
     return SimpleNamespace(model=model, seed=seed, truncation=truncation, latent=latent, sliders=sliders,
-                           ends=ends, image=image, inputs=inputs, explore=explore)
+                           ends=ends, image=image, inputs=inputs)
