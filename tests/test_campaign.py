@@ -376,10 +376,14 @@ def test_a_run_continuing_the_shipped_generator_keeps_its_discriminator_when_it_
             signal.signal(sig, h)
     assert read_state(run)["finished_at"] == 20
     from training.export import update_metrics
-    update_metrics(str(shipped), {"classifier_fid": 5.0, "confidently_classified": 0.9})
+    # (a shipped card with the memorisation check: the candidate is checked too, so the cards compare)
+    update_metrics(str(shipped), {"classifier_fid": 5.0, "confidently_classified": 0.9, "memorisation_ratio": 1.1})
     import training.metrics.evaluate as ev
-    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: {"classifier_fid": 1e9, "confidently_classified": 0.0})
+    asked = {}
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: asked.update(k) or {"classifier_fid": 1e9,
+                                                                             "confidently_classified": 0.0})
     campaign.export_best(plan, spec, out=said.append)
+    assert asked["memorisation"] is True
     assert any("not exported" in line for line in said), said
     assert any("kept its discriminator" in line for line in said), said
     kept, step = read_discriminator(discriminator_file("mnist-gan"))

@@ -49,6 +49,7 @@ def run(capsys):
     (["sample", "mnist-gan", "--truncation", "nan"], "--truncation: expected a finite number"),
     (["sample", "text-wgangp", "--temperature", "nan"], "--temperature: must be 0 (argmax) or from 0.01 to 100"),
     (["evaluate", "mnist-gan", "--n", "1"], "--n: must be at least 100, got 1"),
+    (["evaluate", "celeba64-dcgan", "--memorisation"], "--memorisation compares Inception features: use it with --fid"),
     (["directions", "mnist-gan", "--samples", "1"], "--samples: must be at least 100, got 1"),
     (["campaign", "training/plans/cpu.toml", "--hours", "nan"], "--hours: expected a finite number"),
     (["push", "/no/such/run", "--repo", "a/b", "--dry-run"], "'/no/such/run': no such run folder or checkpoint"),

@@ -170,3 +170,33 @@ def test_quick_kid_and_evaluate_fid_state_their_counts(tmp_path, cache, faces, t
         ev.quick_kid(g, faces, n=1, inception=inc_path)
     with pytest.raises(ValueError, match="at least 2"):
         ev.evaluate_fid(g, faces, n=20, inception_path=inc_path, ref_images=1)
+
+
+def test_evaluate_fid_with_the_memorisation_check_searches_every_reference_image(tmp_path, cache, faces,
+                                                                                  tiny_weights_dir, monkeypatch):
+    """A CPU export of a face model measures the memorisation check its shipped card has: the reference pass keeps
+    every training image's features (cached), and each sample's nearest one among them is found."""
+    inc_path = stand_in(tmp_path / "inc")
+    g = load_generator(str(tiny_weights_dir / "celeba64-dcgan.safetensors"), device="cpu")
+    plain = ev.evaluate_fid(g, faces, n=20, inception_path=inc_path)
+    assert not any(k.startswith("memorisation") for k in plain)
+    calls = []
+    inc = ev.get_inception(inc_path)
+    monkeypatch.setattr(type(inc), "__call__", lambda self, x, f=type(inc).__call__: calls.append(len(x)) or f(self, x))
+    m = ev.evaluate_fid(g, faces, n=20, inception_path=inc_path, memorisation=True)
+    assert 60 in calls                   # the cached statistics had no features: the reference pass ran again
+    assert (m["memorisation_samples"], m["memorisation_train_faces"]) == (20, 60) and m["fid"] == plain["fid"]
+    ref = ev.reference_stats("celeba64", faces, inc, keep_features=True)
+    assert ref.features.shape == (60, 48) and classes_of(ref.features) == set(range(CLASSES))
+    with np.load(ref.path) as z:
+        assert z["features"].shape == (60, 48)
+    # the nearest training image of each sample, as a brute-force search finds it
+    f_gen = inc(ev._batched_sample(g, 20)).numpy()
+    brute = np.sqrt(((f_gen[:, None, :] - ref.features[None]) ** 2).sum(-1)).min(1)
+    assert m["memorisation_nn_gen_median"] == pytest.approx(float(np.median(brute)), rel=1e-3, abs=1e-3)
+    # real images never trained on: the test split (CelebA's held-out faces; here none, so no ratio)
+    assert "memorisation_ratio" not in m
+    ev._REFERENCES.clear()               # a new process: the cached features are read back, nothing recomputed
+    calls.clear()
+    again = ev.evaluate_fid(g, faces, n=20, inception_path=inc_path, memorisation=True)
+    assert calls == [20] and again["memorisation_nn_gen_median"] == m["memorisation_nn_gen_median"]

@@ -970,7 +970,9 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
     if ref_images is not None:
         out(f"{spec.name}: measured as the shipped checkpoint was: {n:,} samples against {ref_images:,} training "
             f"images")
-    full = evaluate(str(staged), plan.data, n=n, fid=measured_by_fid(spec.entry), write=False, ref_images=ref_images)
+    checked = "memorisation_ratio" in (shipped or {})      # the shipped card has the memorisation check: so will this
+    full = evaluate(str(staged), plan.data, n=n, fid=measured_by_fid(spec.entry), write=False, ref_images=ref_images,
+                    memorisation=checked)
     new, old = headline_value(spec.entry, full), None if shipped is None else headline_value(spec.entry, shipped)
     missed = ((targets_missed(full, spec.targets), targets_missed(shipped, spec.targets))
               if spec.targets and shipped is not None else None)

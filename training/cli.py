@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--ref-images", type=_positive(int),
                    help="FID reference statistics from a seeded random subset of this many training images "
                         "(default: all on a GPU, 10000 on the CPU)")
+    v.add_argument("--memorisation", action="store_true",
+                   help="with --fid: also the memorisation check (1,000 samples and 1,000 real images never trained "
+                        "on, each against its nearest training image in Inception space)")
     v.add_argument("--device", type=_device)
     v.add_argument("--no-write", action="store_true", help="print only; leave the checkpoint unchanged")
 
@@ -450,9 +453,11 @@ def cmd_evaluate(a) -> int:
     from .metrics.evaluate import evaluate
     if a.data is not None and not Path(a.data).exists():
         raise CLIError(f"data path '{a.data}' does not exist")
+    if a.memorisation and not a.fid:
+        raise CLIError("--memorisation compares Inception features: use it with --fid")
     try:
         m = evaluate(a.name, a.data, a.n, a.fid, a.inception, a.device, write=not a.no_write,
-                     ref_images=a.ref_images)
+                     ref_images=a.ref_images, memorisation=a.memorisation)
     except (KeyError, CheckpointError, DataError, FileNotFoundError, ValueError) as e:
         raise CLIError(str(e).strip("'\"")) from None
     print(json.dumps(m, indent=1))

@@ -130,7 +130,7 @@ def plan_models() -> list[str]:
     return [r["model"] for r in tomllib.loads(PLAN.read_text())["run"]]
 
 
-# --- the stand-in Inception (rehearsal) and the memorisation check --------------------------------------------
+# --- the stand-in Inception (rehearsal) ------------------------------------------------------------------------
 def make_stand_in_inception(path: Path) -> Path:
     """A small TorchScript network with the Inception file's interface (N×3×299×299 in the (x − 128) / 128
     range → N×D features): 8×8 mean colours through a fixed random projection to D = 256 (not 2,048: FID's 2,048²
@@ -149,40 +149,6 @@ def make_stand_in_inception(path: Path) -> Path:
 
     torch.jit.save(torch.jit.script(StandIn().eval()), str(path))
     return path
-
-
-def nearest_distances(queries, reference, device) -> tuple:
-    """(distance, index) of each query row's nearest reference row (Euclidean), in chunks on `device`."""
-    import torch
-    ref = torch.as_tensor(reference, dtype=torch.float32, device=device)
-    dists, idx = [], []
-    for i in range(0, len(queries), 256):
-        q = torch.as_tensor(queries[i:i + 256], dtype=torch.float32, device=device)
-        d = torch.cdist(q, ref)
-        v, j = d.min(1)
-        dists.append(v.cpu())
-        idx.append(j.cpu())
-    return torch.cat(dists).numpy(), torch.cat(idx).numpy()
-
-
-def memorisation(gen_features, holdout_features, train_features, device) -> dict:
-    """Is the generator closer to its training faces than new real faces are? The nearest training face of each
-    generated sample against that of each held-out real face (never trained on), in Inception space. Copies would
-    show as generated distances well below the held-out ones (ratio ≪ 1, many under the held-out 1st percentile)."""
-    import numpy as np
-    d_gen, j_gen = nearest_distances(gen_features, train_features, device)
-    m = {"memorisation_samples": int(len(d_gen)), "memorisation_train_faces": int(len(train_features)),
-         "memorisation_nn_gen_median": round(float(np.median(d_gen)), 3)}
-    if len(holdout_features):
-        d_hold, _ = nearest_distances(holdout_features, train_features, device)
-        p1 = float(np.percentile(d_hold, 1))
-        m.update(memorisation_holdout=int(len(d_hold)),
-                 memorisation_nn_holdout_median=round(float(np.median(d_hold)), 3),
-                 memorisation_ratio=round(float(np.median(d_gen) / max(np.median(d_hold), 1e-12)), 4),
-                 memorisation_below_holdout_p1=round(float((d_gen < p1).mean()), 4))
-    closest = np.argsort(d_gen)[:8]          # seeds worth a look beside their nearest training rows
-    m["memorisation_closest"] = [[int(s), int(j_gen[s]), round(float(d_gen[s]), 3)] for s in closest]
-    return m
 
 
 # --- the job ------------------------------------------------------------------------------------------------------
@@ -447,6 +413,7 @@ class Job:
         hold = load_dataset(g.entry.dataset, self.data, "holdout").images[:self.sizes["memorisation"]]
         f_hold = inc(hold.permute(0, 2, 3, 1)) if len(hold) else torch.empty(0, f_train.shape[1])
         f_gen = inc(_batched_sample(g, self.sizes["memorisation"]))
+        from .metrics.memorisation import memorisation
         m.update(memorisation(f_gen, f_hold, f_train, self.device))
         return m
 

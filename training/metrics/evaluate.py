@@ -102,6 +102,7 @@ class Reference:
     total: int                   # images in the training split
     inception: str               # the Inception file: name and sha256 prefix
     path: Path                   # the cache file
+    features: np.ndarray | None = None   # every row's features (float32), when asked for: the memorisation check
 
 
 def get_inception(path=None, device="cpu"):
@@ -121,11 +122,12 @@ def _content_hash(images: torch.Tensor) -> str:
 
 
 def reference_stats(dataset: str, data, inception, split: str = "train", max_images: int | None = None,
-                    seed: int = 0) -> Reference:
+                    seed: int = 0, keep_features: bool = False) -> Reference:
     """Inception statistics of a dataset split, cached. All of the split, or with `max_images` a seeded random
     subset of that many; the KID rows are the first KID_REFERENCE_IMAGES of the same random order, so they are
     spread over the whole set (not its first rows, which may be one class). The cache key is the pixels' hash, the
-    Inception file's sha256 and these choices."""
+    Inception file's sha256 and these choices. `keep_features`: every row's features too (in the cache file as
+    float32: 135 MB for the 16,452 faces), for the memorisation check; a cached file without them is rebuilt."""
     if max_images is not None and max_images < 2:
         raise ValueError(f"reference statistics need at least 2 images, got {max_images}")
     images = load_dataset(dataset, data, split).images
@@ -137,10 +139,11 @@ def reference_stats(dataset: str, data, inception, split: str = "train", max_ima
         try:
             with np.load(path) as z:
                 _REFERENCES[path] = Reference(z["mu"], z["sigma"], z["kid_features"], int(z["images"]),
-                                              int(z["total"]), str(z["inception"]), path)
+                                              int(z["total"]), str(z["inception"]), path,
+                                              z["features"] if "features" in z.files else None)
         except Exception:                # a broken cache is rebuilt, never trusted
             path.unlink(missing_ok=True)
-    if path in _REFERENCES:
+    if path in _REFERENCES and (_REFERENCES[path].features is not None or not keep_features):
         return _REFERENCES[path]
     rows = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
     chunk, feats = 500, []
@@ -151,12 +154,14 @@ def reference_stats(dataset: str, data, inception, split: str = "train", max_ima
             bar.update(len(feats[-1]))
     f = torch.cat(feats).double().numpy()
     mu, sigma = feature_stats(f)
-    ref = Reference(mu, sigma, f[:kid_n], n, len(images), inception.identity, path)
+    ref = Reference(mu, sigma, f[:kid_n], n, len(images), inception.identity, path,
+                    f.astype(np.float32) if keep_features else None)
 
     def save(tmp):                       # a file object: np.savez would append .npz to the temporary name
+        kept = {"features": ref.features} if keep_features else {}
         with open(tmp, "wb") as fh:
             np.savez(fh, mu=mu, sigma=sigma, kid_features=ref.kid_features, images=n, total=len(images),
-                     inception=ref.inception)
+                     inception=ref.inception, **kept)
     try:
         atomic_write(path, save)
     except OSError:
@@ -179,11 +184,16 @@ def _protocol(what: str, n: int, ref_n: int, ref: Reference, dataset: str) -> st
             f"{ref.inception}; depends on these counts: compare only with figures of the same counts")
 
 
-def evaluate_fid(g, data=None, n: int = 10000, inception_path=None, device="cpu", ref_images=None) -> dict:
-    """FID and KID of `n` samples against the training set's reference statistics (see _reference_size)."""
+def evaluate_fid(g, data=None, n: int = 10000, inception_path=None, device="cpu", ref_images=None,
+                 memorisation: bool = False) -> dict:
+    """FID and KID of `n` samples against the training set's reference statistics (see _reference_size), and with
+    `memorisation` the memorisation check (MEMORISATION_SAMPLES samples and as many held-out real images, each
+    against its nearest image of the reference)."""
     inception = get_inception(inception_path, device)
-    ref = reference_stats(g.entry.dataset, data, inception, max_images=_reference_size(ref_images, device))
+    ref = reference_stats(g.entry.dataset, data, inception, max_images=_reference_size(ref_images, device),
+                          keep_features=memorisation)
     f_gen = inception(_batched_sample(g, n)).double().numpy()
+    checked = _memorisation(g, data, inception, ref, f_gen, device) if memorisation else {}
     kid, kid_std = kernel_inception_distance(f_gen, ref.kid_features, subsets=50, subset_size=min(1000, n))
     return {"fid": round(frechet_distance(*feature_stats(f_gen), ref.mu, ref.sigma), 3), "kid": round(kid, 5),
             "kid_std": round(kid_std, 5), "fid_samples": n, "fid_reference_images": ref.images,
@@ -191,7 +201,20 @@ def evaluate_fid(g, data=None, n: int = 10000, inception_path=None, device="cpu"
             "fid_inception": ref.inception, "kid_inception": ref.inception,
             "fid_protocol": _protocol("FID", n, ref.images, ref, g.entry.dataset),
             # the KID of these n samples: it replaces a quick KID's figures and protocol in the checkpoint's metrics
-            "kid_protocol": _protocol("KID", n, len(ref.kid_features), ref, g.entry.dataset)}
+            "kid_protocol": _protocol("KID", n, len(ref.kid_features), ref, g.entry.dataset), **checked}
+
+
+MEMORISATION_SAMPLES = 1000      # generated and held-out real images in the memorisation check (as the GPU plan)
+
+
+def _memorisation(g, data, inception, ref: Reference, f_gen, device) -> dict:
+    """The memorisation check (training.metrics.memorisation) with the features at hand: the reference's rows are
+    the training images searched, the first samples of the FID's are the generated ones, the real images never
+    trained on are the test split's (the faces' held-out ones)."""
+    from .memorisation import memorisation
+    hold = load_dataset(g.entry.dataset, data, "test").images[:MEMORISATION_SAMPLES]
+    f_hold = inception(hold.permute(0, 2, 3, 1)).numpy() if len(hold) else np.empty((0, ref.features.shape[1]))
+    return memorisation(f_gen[:MEMORISATION_SAMPLES], f_hold, ref.features, device)
 
 
 def quick_kid(g, data=None, n: int = 500, inception=None, device=None) -> dict:
@@ -219,13 +242,13 @@ def quick_kid(g, data=None, n: int = 500, inception=None, device=None) -> dict:
 
 
 def evaluate(name: str, data=None, n: int = 10000, fid: bool = False, inception_path=None, device=None,
-             write: bool = True, ref_images: int | None = None) -> dict:
+             write: bool = True, ref_images: int | None = None, memorisation: bool = False) -> dict:
     g = load_generator(name, device=device)
     metrics = {}
     if g.entry.dataset == "mnist":
         metrics.update(evaluate_mnist(g, data, n))
     if fid and not g.entry.is_text:
-        metrics.update(evaluate_fid(g, data, n, inception_path, g.device, ref_images))
+        metrics.update(evaluate_fid(g, data, n, inception_path, g.device, ref_images, memorisation))
     if g.entry.is_text:
         from .text_metrics import evaluate_text
         metrics.update(evaluate_text(g, data, n))
