@@ -2,6 +2,7 @@
 vanished, keeping the best snapshot, --status, and export only when it beats what is shipped."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -320,6 +321,7 @@ def test_a_stopped_warm_up_goes_on_where_it_stopped_before_the_generator_trains(
         log = (run / "campaign.log").read_text()
         assert d_steps == [10] * 5 and read_state(run)["d_warmup_left"] == 2, log
         assert "alone: 2 of 7 steps" in log and "alone: 4 of 7 steps" in log
+        assert re.search(r"alone: 2 of 7 steps \(\d+ s; D loss \d+\.\d{3}\)", log), log   # has D learned?
         assert "trained alone for 5 of 7 steps" in log and "the rest comes first" in log
         row = format_status(plan).splitlines()[-1]      # the warm start's step, not 0, and the warm-up's progress
         assert "10/20" in row and "stopped (run again to continue; fresh D alone: 5/7 steps)" in row, row

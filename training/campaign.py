@@ -669,12 +669,12 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
                 if d_warmup:             # inside the trainer's stop handling: a kill ends it, and train() saves
                     t0, total, earlier = time.time(), spec.d_warmup, spec.d_warmup - d_warmup
 
-                    def warmed(done):            # saved with what is left of it, so a kill loses little
+                    def warmed(done, d_loss):    # saved with what is left of it, so a kill loses little
                         trainer.save_resume()
                         state["d_warmup_left"] = d_warmup - done
                         write_state(run_dir, state)
                         _say(run_dir, f"the fresh discriminator alone: {earlier + done} of {total} steps "
-                                      f"({time.time() - t0:.0f} s)")
+                                      f"({time.time() - t0:.0f} s; D loss {d_loss:.3f})")
                     done = trainer.warm_up_discriminator(d_warmup, every=WARMUP_SAVE_EVERY, on_progress=warmed)
                     state["d_warmup_left"] = d_warmup - done
                     write_state(run_dir, state)      # train() below saves the resume file that goes with it

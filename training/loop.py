@@ -319,18 +319,21 @@ class Trainer:
         """Train a fresh D alone for `steps` steps beside a trained G, which stays as it is: G's first steps then
         follow a D that tells its pictures from real ones, not a random one (WGAN, Arjovsky et al. 2017, trains its
         critic 100 times per generator step at the start for the same reason). The step count is unchanged.
-        Every `every` steps, on_progress(steps done) (a campaign saves there: on a CPU the warm-up takes an hour).
+        Every `every` steps, on_progress(steps done, D's mean loss over them) (a campaign saves there: on a CPU the
+        warm-up takes an hour; the loss shows whether D has learned to tell G's pictures from real ones).
         → the steps done (fewer when stopped)."""
         self.G.train()
         self.D.train()
+        loss, n = 0.0, 0
         for done in range(steps):
             if self._stop_requested():
                 return done
             if self.compiled:
                 torch.compiler.cudagraph_mark_step_begin()
-            self._discriminator_step(done)
+            loss, n = loss + self._discriminator_step(done)[0].detach(), n + 1
             if on_progress is not None and every and (done + 1) % every == 0 and done + 1 < steps:
-                on_progress(done + 1)
+                on_progress(done + 1, float(loss) / n)
+                loss, n = 0.0, 0
         return steps
 
     def train_step(self) -> None:
