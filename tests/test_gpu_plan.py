@@ -81,12 +81,15 @@ def test_packing_splits_or_leaves_out_what_exceeds_the_limits(tmp_path):
     (job.stage / "huge.safetensors").write_bytes(rng.bytes(17 * MIB))
     (job.stage / "notes.json").write_text("{}")
     (job.stage / "anim.gif").write_bytes(rng.bytes(30 * MIB))    # incompressible: the bundle cannot hold it
+    (job.stage / "discriminators").mkdir()                        # a kept D travels in the bundle, after the GIF
+    (job.stage / "discriminators" / "model0.safetensors").write_bytes(rng.bytes(3 * MIB))
     job.log_file = open(job.out / "log.txt", "w")
     job.pack()
     job.log_file.close()
     m = check_limits(job.out)
     assert any("huge.safetensors" in x for x in m["left_out"]) and any("anim.gif" in x for x in m["left_out"])
     assert "notes.json" in m["files"]["results.tar.gz"]["holds"]
+    assert "discriminators/model0.safetensors" in m["files"]["results.tar.gz"]["holds"]
     assert len([f for f in m["files"] if f.endswith(".safetensors")]) == 5          # 8 − manifest, log, bundle
     assert set(m["files"]) | {"manifest.json", "log.txt"} == {p.name for p in job.out.iterdir()}
 
@@ -211,6 +214,7 @@ def test_the_rehearsal_trains_measures_and_packs_the_same_files_as_the_gpu_run(t
         assert {f"{model}.md", f"{model}-losses.png", f"{model}-losses.json", f"runs/{model}/campaign.log"} <= names
         if not model.startswith("text"):
             assert {f"{model}-grid.png", f"{model}-directions.png", f"{model}-progress.gif"} <= names
+        assert f"discriminators/{model}.safetensors" in names      # (toy sizes: every one is under 8 MiB)
     assert {"metrics.json", "devices.json", "plan.toml"} <= names
     devices = json.loads(tarfile.open(out / "results.tar.gz").extractfile("devices.json").read())
     assert all(f"new {x}" in devices["models"] for x in models)
@@ -229,6 +233,9 @@ def check_adopt(out, models, weights, monkeypatch):
         assert files <= {p.name for p in weights.iterdir()}, (model, sorted(p.name for p in weights.iterdir()))
         assert load_generator(str(weights / f"{model}.safetensors")).metrics == \
             load_generator(str(out / f"{model}.safetensors")).metrics
+        # its discriminator is kept beside it, for the CPU campaign's warm start
+        from training.export import read_discriminator
+        assert read_discriminator(weights / "discriminators" / f"{model}.safetensors")[1] > 0
     said.clear()
     assert gpu_plan.adopt(out, out=said.append) == [] and all("does not beat the shipped" in x for x in said)
     assert gpu_plan.adopt(out, force=True, out=said.append) == models

@@ -16,7 +16,8 @@
      from the CPU's for the same seeds;
   7. `python -m training bench --device cuda --json … --profile …` with the time left;
   8. pack OUT_DIR as at most 8 files of at most 16 MiB (64 MiB in all): the checkpoints, results.tar.gz (split if
-     needed), manifest.json (what each file holds, every step's outcome, every problem) and log.txt.
+     needed; with the runs' discriminators of up to 8 MiB, for a CPU continuation), manifest.json (what each file
+     holds, every step's outcome, every problem) and log.txt.
 
 Back on the development machine, `python -m training adopt OUT_DIR` ships what beats the shipped checkpoints
 (`adopt` below).
@@ -52,6 +53,7 @@ DEFAULT_INCEPTION = Path("/root/cache/inception-fp16.pt")     # put there by the
 SPARE_WEIGHTS = Path("/root/cache/weights")                   # the shipped weights, when they travelled that way
 MIB = 1 << 20
 MAX_FILES, MAX_FILE, MAX_TOTAL = 8, 16 * MIB, 64 * MIB        # what comes back from the device machine
+KEEP_D_MAX = 8 * MIB          # a run's discriminator comes back (in the bundle) when its fp16 file is this small
 # seconds kept after training for export + evaluation, the bench and packing (GPU / rehearsal)
 # (GPU: FID/KID of 10,000 samples + the memorisation check ≈ 15 s per face model, text ≈ 5 s; the bench's eight
 # CUDA cases, one compiled, ≈ 100 s. Rehearsal: measured on the busy 2-core CPU, 17 s and 20 s.)
@@ -357,6 +359,7 @@ class Job:
             dest = export_run(run_dir, to=self.stage / f"{model}.safetensors", source=source, device=self.device,
                               direction_samples=self.sizes["directions"])
             ship_run_files(run_dir, self.stage, model)
+            self._keep_discriminator(run_dir, model)
             st = read_state(run_dir)
             best = st.get("best") or {}
             self.runs[model] = {"file": dest.name, "snapshot": "last (never evaluated)" if source != BEST_FILE else
@@ -365,6 +368,18 @@ class Job:
                                 "evaluations": len(st.get("evaluations", []))}
             done.append(model)
         return f"exported {', '.join(done) or 'nothing'}"
+
+    def _keep_discriminator(self, run_dir: Path, model: str) -> None:
+        """The run's discriminator comes back too (stage/discriminators/, in the results bundle), so that the CPU
+        campaign can continue the generator without a fresh D (which set every such continuation back: docs/
+        recipes-by-measurement.md). Not one over KEEP_D_MAX: the 128-px ones (21 MiB in fp16) would crowd out the
+        generators, and the CPU cannot continue those models anyway."""
+        from .export import ship_discriminator
+        kept = ship_discriminator(run_dir, model, self.stage)
+        if kept is not None and kept.stat().st_size > KEEP_D_MAX:
+            self.say(f"{model}: its discriminator ({_human(kept.stat().st_size)}) stays here (over "
+                     f"{_human(KEEP_D_MAX)})")
+            kept.unlink()
 
     def evaluate(self):
         from gan_demo import load_generator
@@ -498,10 +513,11 @@ class Job:
             files[p.name] = {"bytes": size, "sha256": _sha256(p), "holds": "fp16 generator checkpoint with its "
                              "metadata (training, metrics, directions); card in results.tar.gz"}
             slots, room = slots - 1, room - size
-        members = sorted(p for p in self.stage.rglob("*") if p.is_file() and p.suffix != ".safetensors")
-        # GIF animations and direction sheets go first when the bundle does not fit
+        members = sorted(p for p in self.stage.rglob("*") if p.is_file() and p not in ckpts)
+        # GIF animations and direction sheets go first when the bundle does not fit, then the discriminators
         optional = sorted((p for p in members if p.suffix == ".gif" or p.name.endswith("-directions.png")),
-                          key=lambda p: -p.stat().st_size)
+                          key=lambda p: -p.stat().st_size) + \
+            sorted((p for p in members if p.parent.name == "discriminators"), key=lambda p: -p.stat().st_size)
         while True:
             bundle = self.work / "results.tar.gz"
             with tarfile.open(bundle, "w:gz") as tar:
@@ -583,6 +599,7 @@ def adopt(results, force: bool = False, out=print) -> list[str]:
     from gan_demo.generator import weights_dir
     from gan_demo.paths import beside_files
     from .campaign import headline_value, readme_grid, shipped_note, shipped_score, why_not_ship
+    from .export import discriminator_file
     results = Path(results)
     if not results.is_dir():
         raise AdoptError(f"{results}: no such folder")
@@ -638,12 +655,14 @@ def adopt(results, force: bool = False, out=print) -> list[str]:
             folder = weights_dir()
             dest = folder / entry.weights_file
             beside = [(ckpt, dest), (bundle / f"{model}.md", dest.with_suffix(".md")),
-                      *zip(beside_files(bundle, model), beside_files(folder, model))]
+                      *zip(beside_files(bundle, model), beside_files(folder, model)),
+                      (discriminator_file(model, bundle), discriminator_file(model, folder))]
             for src, to in beside:
                 if src.is_file():
+                    to.parent.mkdir(parents=True, exist_ok=True)
                     atomic_write(to, lambda tmp_path, src=src: shutil.copyfile(src, tmp_path))
                 elif to.suffix != ".md":
-                    to.unlink(missing_ok=True)            # the old run's curve or animation would mislead
+                    to.unlink(missing_ok=True)            # the old run's curve, animation or D would mislead
             readme_grid(entry, dest)
             shipped.append(model)
             out(f"{model}: adopted into {dest} ({shipped_note(entry, new, old)})")
