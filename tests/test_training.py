@@ -109,7 +109,7 @@ def test_short_training_on_real_mnist_exports_a_loadable_generator(tmp_path, mni
     entry, _, _ = read_checkpoint(dest)
     assert (entry.recipe.batch, entry.recipe.lr_g, entry.recipe.lr_d) == (32, 5e-4, 5e-4)
     card = dest.with_suffix(".md").read_text()
-    assert "batch 32 (registry 64)" in card and "lr_g 0.0005 (registry 0.0002)" in card, card
+    assert "batch 32 (registry 64)" in card and "G learning rate 0.0005 (registry 0.0002)" in card, card
 
 
 def _write_log(run_dir, records, cut_last=False):
