@@ -2,6 +2,7 @@
 samples, carried back to z by linear regression, so each direction is a vector in latent space."""
 from __future__ import annotations
 
+import functools
 import threading
 
 import torch
@@ -46,49 +47,65 @@ def compute_directions(net, z_dim: int, *, num_classes: int = 0, k: int = 10, n:
 # --- names: what moving along a direction does to the pictures, measured --------------------------------------
 # Each attribute: a per-image measurement and the words for its low and high ends. A direction is named after the
 # attributes it moves most, in units of their spread over ordinary samples, so names come from the pictures.
-def _luma(x: torch.Tensor) -> torch.Tensor:        # N×C×H×W in [-1, 1] → N×H×W in [0, 1]
-    x = (x.clamp(-1, 1) + 1) / 2
-    return x[:, 0] if x.shape[1] == 1 else 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+class _Pictures:
+    """A batch of pictures (N×C×H×W in [-1, 1]) and what several attributes share, computed once per batch."""
+
+    def __init__(self, x: torch.Tensor):
+        self.x = x
+
+    @functools.cached_property
+    def luma(self) -> torch.Tensor:                 # N×H×W in [0, 1]
+        x = (self.x.clamp(-1, 1) + 1) / 2
+        return x[:, 0] if x.shape[1] == 1 else 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+
+    @functools.cached_property
+    def moments(self):
+        """Ink-weighted centre and second moments of each picture (y grows downwards)."""
+        w = self.luma / self.luma.sum((1, 2), keepdim=True).clamp_min(1e-6)
+        h, wd = w.shape[1:]
+        ys = torch.linspace(-1, 1, h).view(1, h, 1)
+        xs = torch.linspace(-1, 1, wd).view(1, 1, wd)
+        cx, cy = (w * xs).sum((1, 2)), (w * ys).sum((1, 2))
+        dx, dy = xs - cx.view(-1, 1, 1), ys - cy.view(-1, 1, 1)
+        return cx, cy, (w * dx * dx).sum((1, 2)), (w * dy * dy).sum((1, 2)), (w * dx * dy).sum((1, 2))
 
 
-def _moments(x: torch.Tensor):
-    """Ink-weighted centre and second moments of each picture (y grows downwards)."""
-    w = _luma(x)
-    w = w / w.sum((1, 2), keepdim=True).clamp_min(1e-6)
-    h, wd = w.shape[1:]
-    ys = torch.linspace(-1, 1, h).view(1, h, 1)
-    xs = torch.linspace(-1, 1, wd).view(1, 1, wd)
-    cx, cy = (w * xs).sum((1, 2)), (w * ys).sum((1, 2))
-    dx, dy = xs - cx.view(-1, 1, 1), ys - cy.view(-1, 1, 1)
-    return cx, cy, (w * dx * dx).sum((1, 2)), (w * dy * dy).sum((1, 2)), (w * dx * dy).sum((1, 2))
-
-
-def _border(x):
+def _border(p: _Pictures):
     """Brightness of the outer eighth of the picture relative to its inside (the background against the subject)."""
-    l, k = _luma(x), max(1, x.shape[-1] // 8)
+    l, k = p.luma, max(1, p.x.shape[-1] // 8)
     inside = l[:, k:-k, k:-k]
     return (l.sum((1, 2)) - inside.sum((1, 2))) / (l[0].numel() - inside[0].numel()) - inside.mean((1, 2))
 
 
+def _half_difference(l: torch.Tensor) -> torch.Tensor:
+    """Left half's brightness minus the right half's."""
+    return l[..., : l.shape[-1] // 2].mean((1, 2)) - l[..., l.shape[-1] // 2:].mean((1, 2))
+
+
 DIGIT_ATTRIBUTES = {    # white strokes on black: brightness is ink
-    "ink": (lambda x: _luma(x).mean((1, 2)), ("thin", "bold")),
-    "slant": (lambda x: -_moments(x)[4] / _moments(x)[3].clamp_min(1e-6), ("leans left", "leans right")),
-    "width": (lambda x: _moments(x)[2].sqrt(), ("narrow", "wide")),
-    "height": (lambda x: _moments(x)[3].sqrt(), ("short", "tall")),
-    "x": (lambda x: _moments(x)[0], ("shifted left", "shifted right")),
-    "y": (lambda x: _moments(x)[1], ("shifted up", "shifted down")),
+    "ink": (lambda p: p.luma.mean((1, 2)), ("thin", "bold")),
+    "slant": (lambda p: -p.moments[4] / p.moments[3].clamp_min(1e-6), ("leans left", "leans right")),
+    "width": (lambda p: p.moments[2].sqrt(), ("narrow", "wide")),
+    "height": (lambda p: p.moments[3].sqrt(), ("short", "tall")),
+    "x": (lambda p: p.moments[0], ("shifted left", "shifted right")),
+    "y": (lambda p: p.moments[1], ("shifted up", "shifted down")),
 }
 COLOUR_ATTRIBUTES = {   # regional ones are relative to the whole picture, so plain brightness does not move them
-    "brightness": (lambda x: _luma(x).mean((1, 2)), ("dark", "bright")),
-    "contrast": (lambda x: _luma(x).flatten(1).std(1), ("flat", "contrasty")),
-    "warmth": (lambda x: (x[:, 0] - x[:, 2]).mean((1, 2)), ("cool colours", "warm colours")),
-    "saturation": (lambda x: (x.amax(1) - x.amin(1)).mean((1, 2)), ("grey", "colourful")),
+    "brightness": (lambda p: p.luma.mean((1, 2)), ("dark", "bright")),
+    "contrast": (lambda p: p.luma.flatten(1).std(1), ("flat", "contrasty")),
+    "warmth": (lambda p: (p.x[:, 0] - p.x[:, 2]).mean((1, 2)), ("cool colours", "warm colours")),
+    "saturation": (lambda p: (p.x.amax(1) - p.x.amin(1)).mean((1, 2)), ("grey", "colourful")),
     "background": (_border, ("dark background", "light background")),
-    "side": (lambda x: (lambda l: l[..., : l.shape[-1] // 2].mean((1, 2)) - l[..., l.shape[-1] // 2:].mean((1, 2)))(
-        _luma(x)), ("brighter right side", "brighter left side")),
-    "top": (lambda x: (lambda l: l[:, : l.shape[1] // 4].mean((1, 2)) - l.mean((1, 2)))(_luma(x)),
+    "side": (lambda p: _half_difference(p.luma), ("brighter right side", "brighter left side")),
+    "top": (lambda p: p.luma[:, : p.luma.shape[1] // 4].mean((1, 2)) - p.luma.mean((1, 2)),
             ("dark top", "light top")),
 }
+
+
+def _measure(attributes: dict, x: torch.Tensor) -> dict:
+    """Each attribute's per-picture values for a batch of pictures."""
+    p = _Pictures(x)
+    return {k: f(p) for k, (f, _) in attributes.items()}
 
 
 def _ends(words: tuple[str, str], effect: float) -> str:
@@ -114,11 +131,12 @@ def name_directions(generate, vectors: torch.Tensor, z_dim: int, *, num_classes:
     labels = torch.randint(0, num_classes, (n,), generator=g) if num_classes else None
     base = generate(z, labels)
     attributes = DIGIT_ATTRIBUTES if base.shape[1] == 1 else COLOUR_ATTRIBUTES
-    spread = {k: f(base).std().clamp_min(1e-6) for k, (f, _) in attributes.items()}
+    spread = {k: v.std().clamp_min(1e-6) for k, v in _measure(attributes, base).items()}
     names, effects = [], []
     for i, u in enumerate(vectors.float().cpu()):
         lo, hi = generate(z - amount * u, labels), generate(z + amount * u, labels)
-        effect = {k: ((f(hi) - f(lo)).mean() / spread[k]).item() for k, (f, _) in attributes.items()}
+        m_lo, m_hi = _measure(attributes, lo), _measure(attributes, hi)
+        effect = {k: ((m_hi[k] - m_lo[k]).mean() / spread[k]).item() for k in attributes}
         ranked = sorted(attributes, key=lambda k: -abs(effect[k]))
         chosen = [k for k in ranked if abs(effect[k]) >= max(min_effect, 0.6 * abs(effect[ranked[0]]))]
         parts = []

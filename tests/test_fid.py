@@ -11,6 +11,7 @@ from PIL import Image
 
 from gan_demo import load_generator
 from training.metrics import evaluate as ev
+from training.data import load_dataset
 from training.metrics.inception import InceptionFeatures, default_inception_path
 
 CLASSES, PER_CLASS = 10, 6
@@ -178,13 +179,22 @@ def test_evaluate_fid_with_the_memorisation_check_searches_every_reference_image
     every training image's features (cached), and each sample's nearest one among them is found."""
     inc_path = stand_in(tmp_path / "inc")
     g = load_generator(str(tiny_weights_dir / "celeba64-dcgan.safetensors"), device="cpu")
-    plain = ev.evaluate_fid(g, faces, n=20, inception_path=inc_path)
-    assert not any(k.startswith("memorisation") for k in plain)
     calls = []
     inc = ev.get_inception(inc_path)
     monkeypatch.setattr(type(inc), "__call__", lambda self, x, f=type(inc).__call__: calls.append(len(x)) or f(self, x))
+    # a reference of at most KID_REFERENCE_IMAGES images: its KID rows are every row, nothing is computed twice
+    plain = ev.evaluate_fid(g, faces, n=20, inception_path=inc_path)
+    assert not any(k.startswith("memorisation") for k in plain)
+    small = ev.evaluate_fid(g, faces, n=20, inception_path=inc_path, memorisation=True)
+    assert calls.count(60) == 1 and small["memorisation_train_faces"] == 60
+    # a larger one keeps its KID rows only: the first check makes the reference pass again, with every row kept
+    monkeypatch.setattr(ev, "KID_REFERENCE_IMAGES", 40)
+    ev._REFERENCES.clear()
+    ev.evaluate_fid(g, faces, n=20, inception_path=inc_path)
+    calls.clear()
     m = ev.evaluate_fid(g, faces, n=20, inception_path=inc_path, memorisation=True)
     assert 60 in calls                   # the cached statistics had no features: the reference pass ran again
+    assert m["memorisation_nn_gen_median"] == small["memorisation_nn_gen_median"]
     assert (m["memorisation_samples"], m["memorisation_train_faces"]) == (20, 60) and m["fid"] == plain["fid"]
     ref = ev.reference_stats("celeba64", faces, inc, keep_features=True)
     assert ref.features.shape == (60, 48) and classes_of(ref.features) == set(range(CLASSES))
@@ -194,9 +204,19 @@ def test_evaluate_fid_with_the_memorisation_check_searches_every_reference_image
     f_gen = inc(ev._batched_sample(g, 20)).numpy()
     brute = np.sqrt(((f_gen[:, None, :] - ref.features[None]) ** 2).sum(-1)).min(1)
     assert m["memorisation_nn_gen_median"] == pytest.approx(float(np.median(brute)), rel=1e-3, abs=1e-3)
+    # the closest samples name their nearest face by its row in the training split (not the reference's order)
+    train = load_dataset("celeba64", faces, "train").images
+    for seed, row, d in m["memorisation_closest"]:
+        f_row = inc(train[row:row + 1].permute(0, 2, 3, 1)).numpy()[0]
+        assert np.linalg.norm(f_gen[seed] - f_row) == pytest.approx(d, rel=1e-3, abs=1e-3)
     # real images never trained on: the test split (CelebA's held-out faces; here none, so no ratio)
     assert "memorisation_ratio" not in m
     ev._REFERENCES.clear()               # a new process: the cached features are read back, nothing recomputed
     calls.clear()
     again = ev.evaluate_fid(g, faces, n=20, inception_path=inc_path, memorisation=True)
     assert calls == [20] and again["memorisation_nn_gen_median"] == m["memorisation_nn_gen_median"]
+    assert again["memorisation_closest"] == m["memorisation_closest"]
+    # fewer samples checked when asked (the GPU plan's rehearsal): the first of the FID's samples
+    few = ev.evaluate_fid(g, faces, n=20, inception_path=inc_path, memorisation=True, memorisation_samples=8)
+    assert few["memorisation_samples"] == 8 and few["fid"] == plain["fid"]
+    assert few["memorisation_nn_gen_median"] == pytest.approx(float(np.median(brute[:8])), rel=1e-3, abs=1e-3)

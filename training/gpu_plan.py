@@ -60,11 +60,9 @@ KEEP_D_MAX = 8 * MIB          # a run's discriminator comes back (in the bundle)
 AFTER_TRAINING = {"gpu": {"evaluate": 75, "bench": 120, "pack": 15},
                   "rehearsal": {"evaluate": 25, "bench": 25, "pack": 5}}
 CAMPAIGN_GRACE = {"gpu": 40, "rehearsal": 15}   # after the training deadline: the runs' last evaluation and export
-SIZES = {  # samples per measurement; memorisation_train: training faces searched (None: all)
-    "gpu": {"fid": 10000, "memorisation": 1000, "memorisation_train": None, "text": 10000, "compare_seeds": 16,
-            "directions": 4000},
-    "rehearsal": {"fid": 60, "memorisation": 40, "memorisation_train": 300, "text": 100, "compare_seeds": 4,
-                  "directions": 200},
+SIZES = {  # samples per measurement (the memorisation check searches the FID reference's training faces)
+    "gpu": {"fid": 10000, "memorisation": 1000, "text": 10000, "compare_seeds": 16, "directions": 4000},
+    "rehearsal": {"fid": 60, "memorisation": 40, "text": 100, "compare_seeds": 4, "directions": 200},
 }
 DISK_NEEDED = {"gpu": 4 << 30, "rehearsal": 300 * MIB}
 # the rehearsal's toy sizes, applied to every run of the GPU plan
@@ -173,7 +171,6 @@ class Job:
                              timespec="seconds")}
         self.log_file = None
         self.models: list[str] = []
-        self._train_features = {}                    # dataset → Inception features of its training images
 
     # --- logging ---------------------------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -409,28 +406,15 @@ class Job:
     def _image_metrics(self, g, model) -> dict:
         from gan_demo.render import make_grid, to_pil
         from .export import direction_sheet
-        import torch
         to_pil(make_grid(g.sample(list(range(64))), 8)).save(self.stage / f"{model}-grid.png")
         if g.directions is not None:                  # rows: seeds 0 and 1 along direction 1, …; −3 … +3
             direction_sheet(g, seeds=(0, 1)).save(self.stage / f"{model}-directions.png")
         if self.inception_path is None:
             return {}
-        from .metrics.evaluate import _batched_sample, evaluate_fid
-        from .metrics.inception import InceptionFeatures
-        from .data import load_dataset
-        m = evaluate_fid(g, self.data, self.sizes["fid"], str(self.inception_path), self.device)
-        inc = InceptionFeatures(self.inception_path, self.device)
-        if g.entry.dataset not in self._train_features:
-            train = load_dataset(g.entry.dataset, self.data, "train").images[:self.sizes["memorisation_train"]]
-            self._train_features[g.entry.dataset] = torch.cat(
-                [inc(train[i:i + 1000].permute(0, 2, 3, 1)) for i in range(0, len(train), 1000)])
-        f_train = self._train_features[g.entry.dataset]
-        hold = load_dataset(g.entry.dataset, self.data, "holdout").images[:self.sizes["memorisation"]]
-        f_hold = inc(hold.permute(0, 2, 3, 1)) if len(hold) else torch.empty(0, f_train.shape[1])
-        f_gen = inc(_batched_sample(g, self.sizes["memorisation"]))
-        from .metrics.memorisation import memorisation
-        m.update(memorisation(f_gen, f_hold, f_train, self.device))
-        return m
+        from .metrics.evaluate import evaluate_fid
+        # one Inception pass over the training faces: its features are also the ones the memorisation check searches
+        return evaluate_fid(g, self.data, self.sizes["fid"], str(self.inception_path), self.device, memorisation=True,
+                            memorisation_samples=self.sizes["memorisation"])
 
     # --- 6. the app's GPU path against the CPU ------------------------------------------------------------------
     def compare_devices(self):

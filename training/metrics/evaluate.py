@@ -103,6 +103,7 @@ class Reference:
     inception: str               # the Inception file: name and sha256 prefix
     path: Path                   # the cache file
     features: np.ndarray | None = None   # every row's features (float32), when asked for: the memorisation check
+    rows: np.ndarray | None = None       # the training split's row behind each feature row (the seeded order)
 
 
 def get_inception(path=None, device="cpu"):
@@ -127,25 +128,26 @@ def reference_stats(dataset: str, data, inception, split: str = "train", max_ima
     subset of that many; the KID rows are the first KID_REFERENCE_IMAGES of the same random order, so they are
     spread over the whole set (not its first rows, which may be one class). The cache key is the pixels' hash, the
     Inception file's sha256 and these choices. `keep_features`: every row's features too (in the cache file as
-    float32: 135 MB for the 16,452 faces), for the memorisation check; a cached file without them is rebuilt."""
+    float32: 135 MB for the 16,452 faces; a reference of up to KID_REFERENCE_IMAGES has them as its KID rows), for the
+    memorisation check; a cached file without them is rebuilt."""
     if max_images is not None and max_images < 2:
         raise ValueError(f"reference statistics need at least 2 images, got {max_images}")
     images = load_dataset(dataset, data, split).images
     n = len(images) if max_images is None else min(int(max_images), len(images))
     kid_n = min(KID_REFERENCE_IMAGES, n)
     key = hashlib.sha1(f"{_content_hash(images)}|{inception.sha256}|{n}|{kid_n}|{seed}".encode()).hexdigest()[:16]
+    rows = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
     path = cache_dir() / f"fid-ref-{dataset}-{split}-{n}-{key}.npz"
     if path not in _REFERENCES and path.is_file():
         try:
             with np.load(path) as z:
                 _REFERENCES[path] = Reference(z["mu"], z["sigma"], z["kid_features"], int(z["images"]),
                                               int(z["total"]), str(z["inception"]), path,
-                                              z["features"] if "features" in z.files else None)
+                                              _every_row(z), rows.numpy())
         except Exception:                # a broken cache is rebuilt, never trusted
             path.unlink(missing_ok=True)
     if path in _REFERENCES and (_REFERENCES[path].features is not None or not keep_features):
         return _REFERENCES[path]
-    rows = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
     chunk, feats = 500, []
     with tqdm(total=n, unit="img", desc=f"Inception features of {n:,} {dataset} {split} images",
               disable=n <= chunk) as bar:
@@ -155,10 +157,10 @@ def reference_stats(dataset: str, data, inception, split: str = "train", max_ima
     f = torch.cat(feats).double().numpy()
     mu, sigma = feature_stats(f)
     ref = Reference(mu, sigma, f[:kid_n], n, len(images), inception.identity, path,
-                    f.astype(np.float32) if keep_features else None)
+                    f.astype(np.float32) if keep_features or kid_n == n else None, rows.numpy())
 
     def save(tmp):                       # a file object: np.savez would append .npz to the temporary name
-        kept = {"features": ref.features} if keep_features else {}
+        kept = {"features": ref.features} if keep_features and kid_n < n else {}    # else: the KID rows
         with open(tmp, "wb") as fh:
             np.savez(fh, mu=mu, sigma=sigma, kid_features=ref.kid_features, images=n, total=len(images),
                      inception=ref.inception, **kept)
@@ -168,6 +170,14 @@ def reference_stats(dataset: str, data, inception, split: str = "train", max_ima
         pass                             # read-only checkout: just don't cache
     _REFERENCES[path] = ref
     return ref
+
+
+def _every_row(z) -> np.ndarray | None:
+    """Every row's features from a cached reference file, if it has them: its "features", or its KID rows when
+    those are all of its rows (a reference of up to KID_REFERENCE_IMAGES images)."""
+    if "features" in z.files:
+        return z["features"]
+    return z["kid_features"].astype(np.float32) if len(z["kid_features"]) == int(z["images"]) else None
 
 
 def _reference_size(ref_images, device) -> int | None:
@@ -185,15 +195,16 @@ def _protocol(what: str, n: int, ref_n: int, ref: Reference, dataset: str) -> st
 
 
 def evaluate_fid(g, data=None, n: int = 10000, inception_path=None, device="cpu", ref_images=None,
-                 memorisation: bool = False) -> dict:
+                 memorisation: bool = False, memorisation_samples: int | None = None) -> dict:
     """FID and KID of `n` samples against the training set's reference statistics (see _reference_size), and with
-    `memorisation` the memorisation check (MEMORISATION_SAMPLES samples and as many held-out real images, each
-    against its nearest image of the reference)."""
+    `memorisation` the memorisation check (`memorisation_samples`, default MEMORISATION_SAMPLES, of the FID's
+    samples and as many held-out real images, each against its nearest image of the reference)."""
     inception = get_inception(inception_path, device)
     ref = reference_stats(g.entry.dataset, data, inception, max_images=_reference_size(ref_images, device),
                           keep_features=memorisation)
     f_gen = inception(_batched_sample(g, n)).double().numpy()
-    checked = _memorisation(g, data, inception, ref, f_gen, device) if memorisation else {}
+    checked = (_memorisation(g, data, inception, ref, f_gen[:memorisation_samples or MEMORISATION_SAMPLES], device)
+               if memorisation else {})
     kid, kid_std = kernel_inception_distance(f_gen, ref.kid_features, subsets=50, subset_size=min(1000, n))
     return {"fid": round(frechet_distance(*feature_stats(f_gen), ref.mu, ref.sigma), 3), "kid": round(kid, 5),
             "kid_std": round(kid_std, 5), "fid_samples": n, "fid_reference_images": ref.images,
@@ -209,12 +220,15 @@ MEMORISATION_SAMPLES = 1000      # generated and held-out real images in the mem
 
 def _memorisation(g, data, inception, ref: Reference, f_gen, device) -> dict:
     """The memorisation check (training.metrics.memorisation) with the features at hand: the reference's rows are
-    the training images searched, the first samples of the FID's are the generated ones, the real images never
-    trained on are the test split's (the faces' held-out ones)."""
+    the training images searched, `f_gen` (the first of the FID's samples) the generated ones, and as many real
+    images never trained on: the test split's (the faces' held-out ones)."""
     from .memorisation import memorisation
-    hold = load_dataset(g.entry.dataset, data, "test").images[:MEMORISATION_SAMPLES]
+    hold = load_dataset(g.entry.dataset, data, "test").images[:len(f_gen)]
     f_hold = inception(hold.permute(0, 2, 3, 1)).numpy() if len(hold) else np.empty((0, ref.features.shape[1]))
-    return memorisation(f_gen[:MEMORISATION_SAMPLES], f_hold, ref.features, device)
+    m = memorisation(f_gen, f_hold, ref.features, device)
+    # the nearest faces by their row in the training split, not by their place in the reference's seeded order
+    m["memorisation_closest"] = [[s, int(ref.rows[j]), d] for s, j, d in m["memorisation_closest"]]
+    return m
 
 
 def quick_kid(g, data=None, n: int = 500, inception=None, device=None) -> dict:
