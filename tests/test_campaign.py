@@ -325,6 +325,11 @@ def test_a_stopped_warm_up_goes_on_where_it_stopped_before_the_generator_trains(
         assert "trained alone for 5 of 7 steps" in log and "the rest comes first" in log
         row = format_status(plan).splitlines()[-1]      # the warm start's step, not 0, and the warm-up's progress
         assert "10/20" in row and "stopped (run again to continue; fresh D alone: 5/7 steps)" in row, row
+        # the plan's warm-up changed meanwhile: the one begun goes on as it was started, and says so
+        plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("steps = 40", 'steps = 20\nstart_from = "shipped"\n'
+                                                                             'd_warmup = 3')))
+        spec = plan.runs[0]
+        assert "fresh D alone: 5/7 steps" in format_status(plan).splitlines()[-1]
         d_steps.clear()
         campaign.run_worker(plan, spec, None)
     finally:

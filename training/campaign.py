@@ -601,7 +601,7 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
                 d = (f"a fresh discriminator, trained alone for {spec.d_warmup} steps first" if spec.d_warmup
                      else "a fresh discriminator") + (f" ({why_fresh})" if why_fresh else "")
                 d_warmup = spec.d_warmup
-            state["d_warmup_left"] = d_warmup
+            state["d_warmup_left"] = state["d_warmup_total"] = d_warmup   # the plan's figure may change later
             state["warm_start"] = f"from {what} at step {trainer.step} with {d} ({warm})"
             state["warm_start_step"] = trainer.step          # --status's step until the run logs its own
             if what == SHIPPED:          # whose discriminator an export may keep (keep_discriminator)
@@ -667,7 +667,8 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
             training.set()
             try:
                 if d_warmup:             # inside the trainer's stop handling: a kill ends it, and train() saves
-                    t0, total, earlier = time.time(), spec.d_warmup, spec.d_warmup - d_warmup
+                    total = state.get("d_warmup_total", spec.d_warmup)
+                    t0, earlier = time.time(), total - d_warmup
 
                     def warmed(done, d_loss):    # saved with what is left of it, so a kill loses little
                         trainer.save_resume()
@@ -861,8 +862,9 @@ def _run_state(plan: Plan, s: RunSpec, run_dir: Path) -> str:
     if not run_dir.exists():
         return "not started"
     pid = trained_by(run_dir)
-    left = read_state(run_dir).get("d_warmup_left", 0)
-    warmup = f"; fresh D alone: {s.d_warmup - left}/{s.d_warmup} steps" if left else ""
+    state = read_state(run_dir)
+    left, total = state.get("d_warmup_left", 0), state.get("d_warmup_total", s.d_warmup)
+    warmup = f"; fresh D alone: {total - left}/{total} steps" if left else ""
     return f"stopped (run again to continue{warmup})" if pid is None else f"training (pid {pid}{warmup})"
 
 
