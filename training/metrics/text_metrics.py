@@ -17,8 +17,11 @@ def ngram_counts(lines, n: int) -> Counter:
 
 
 def js_divergence(p: Counter, q: Counter) -> float:
-    """JSD in nats between two count tables (0 = identical, log 2 = disjoint)."""
-    tp, tq = sum(p.values()) or 1, sum(q.values()) or 1
+    """JSD in nats between two count tables (0 = identical, log 2 = disjoint). An empty table (samples too short to
+    hold one n-gram) is as far as can be from a non-empty one: log 2, not the log 2 / 2 its zero row would sum to."""
+    tp, tq = sum(p.values()), sum(q.values())
+    if not tp or not tq:
+        return 0.0 if tp == tq else math.log(2)
     js = 0.0
     for k in set(p) | set(q):
         a, b = p.get(k, 0) / tp, q.get(k, 0) / tq
