@@ -619,19 +619,67 @@ def test_a_run_is_trained_by_one_process_at_a_time(tmp_path, mnist_root, capsys)
         os.kill(child, 9)
 
 
-def test_an_image_export_is_measured_with_the_shipped_checkpoints_counts(tmp_path):
-    """FID depends on the sample and reference counts: a candidate is measured as the shipped checkpoint was (a
-    GPU-measured face model: 10,000 samples against all 16,452 faces), else with the plan's export_samples."""
+def test_an_export_is_measured_with_the_shipped_checkpoints_counts(tmp_path):
+    """FID, classifier-FID and the n-gram divergences depend on the sample (and reference) counts: a candidate is
+    measured as the shipped checkpoint was (a GPU-measured face model: 10,000 samples against all 16,452 faces; the
+    GPU's text GAN: 10,000 sentences, whose 0.308 reads 0.326 on 2,000), else with the plan's export_samples."""
     from training.campaign import export_protocol
     plan = load_plan(write_plan(tmp_path, '[[run]]\nmodel = "celeba64-dcgan"\nexport_samples = 5000\n'
-                                          '[[run]]\nmodel = "mnist-dcgan"\nexport_samples = 10000\n'))
-    faces, digits = plan.runs
+                                          '[[run]]\nmodel = "mnist-dcgan"\nexport_samples = 10000\n'
+                                          '[[run]]\nmodel = "text-wgangp"\n'))
+    faces, digits, text = plan.runs
     gpu = {"fid": 30.9, "fid_samples": 10000, "fid_reference_images": 16452}
     assert export_protocol(faces, gpu) == (10000, 16452)
     assert export_protocol(faces, None) == (5000, None)                         # nothing shipped yet
     assert export_protocol(faces, {"kid": 0.03}) == (5000, None)                # counts not recorded
     assert export_protocol(faces, {"fid_samples": "many", "fid_reference_images": 9}) == (5000, None)
     assert export_protocol(digits, gpu) == (10000, None)                       # the classifier's metrics
+    assert export_protocol(digits, {"classifier_fid_samples": 2000}) == (2000, None)
+    assert text.export_samples == 2000 and export_protocol(text, None) == (2000, None)
+    assert export_protocol(text, {"js_4gram": 0.3081, "text_samples": 10000}) == (10000, None)
+    assert export_protocol(text, {"js_4gram": 0.3081}) == (2000, None)
+
+
+def test_a_conditional_digit_model_keeps_its_best_by_classifier_fid_with_its_accuracy_a_target(tmp_path):
+    """Judged by its conditional error alone, a generator that draws one perfect digit per label (error 0,
+    classifier-FID 654) beat one drawing real variety (error 0.01, classifier-FID 19). The error is read from the
+    accuracy wherever that is there: the full evaluation measures only the accuracy, and shipped cards still hold a
+    quick evaluation's error of 2,000 digits beside it (mnist-cdcgan: 0.0085 against 1 − 0.9924)."""
+    from training.campaign import headline, headline_value, metric_value, replaces_best, targets_missed
+    entry = REGISTRY["mnist-cdcgan"]
+    assert headline(entry) == "classifier_fid" == headline(REGISTRY["mnist-cgan"])
+    targets = {"conditional_accuracy": 0.99}
+    varied = {"score": 19.2, "metrics": {"classifier_fid": 19.2, "conditional_accuracy": 0.991}}
+    collapsed = {"score": 654.2, "metrics": {"classifier_fid": 654.2, "conditional_accuracy": 1.0}}
+    assert replaces_best(collapsed, varied, targets) and not replaces_best(varied, collapsed, targets)
+    card = {"classifier_fid": 7.9, "conditional_accuracy": 0.9924, "conditional_error": 0.0085}
+    assert metric_value(card, "conditional_error") == 0.0076 and headline_value(entry, card) == 7.9
+    assert targets_missed(card, {"conditional_error": 0.008}) == 0          # the full evaluation has no error key
+    assert metric_value({"conditional_error": 0.02}, "conditional_error") == 0.02 and metric_value(None, "x") is None
+    # a run saved under the old headline re-scores its best on resume (its evaluations measured classifier-FID)
+    plan = load_plan(write_plan(tmp_path, '[[run]]\nmodel = "mnist-cdcgan"\nsteps = 4\neval_every = 2\n'))
+    run_dir = plan.run_dir(plan.runs[0])
+    run_dir.mkdir(parents=True)
+    (run_dir / "campaign.json").write_text(json.dumps({"headline": "conditional_error", "best": {
+        "step": 2, "score": 0.0085, "metrics": {"classifier_fid": 12.5, "conditional_error": 0.0085}}}))
+    from training.campaign import read_state, rescore_best
+    state = read_state(run_dir)
+    rescore_best(state, plan.runs[0])
+    assert state["headline"] == "classifier_fid" and state["best"]["score"] == 12.5
+    assert replaces_best(state["best"], {"score": 11.0, "metrics": {"classifier_fid": 11.0}})
+
+
+def test_status_counts_only_the_targets_a_runs_evaluations_measure(tmp_path):
+    """A CIFAR-10 run's evaluations measure KID; its FID target is judged at export. --status says so, instead of
+    counting an unmeasured FID as missed (0/1 however good the run)."""
+    plan = load_plan(write_plan(tmp_path, '[[run]]\nmodel = "cifar10-wgangp"\ntargets = {fid = 40}\n'))
+    run_dir = plan.run_dir(plan.runs[0])
+    run_dir.mkdir(parents=True)
+    (run_dir / "campaign.json").write_text(json.dumps({"headline": "kid", "best": {
+        "step": 1000, "score": 0.0549, "metrics": {"kid": 0.0549, "kid_samples": 500}}}))
+    row = [r for r in format_status(plan).splitlines() if r.startswith("cifar10-wgangp")][0]
+    assert "kid 0.0549@1000" in row and " - " in row and row.endswith("; target fid: at export")
+    assert " 0/1 " not in row
 
 
 def test_status_time_left_follows_the_logged_rate_whatever_the_critic_steps(tmp_path):

@@ -220,3 +220,33 @@ def test_evaluate_fid_with_the_memorisation_check_searches_every_reference_image
     few = ev.evaluate_fid(g, faces, n=20, inception_path=inc_path, memorisation=True, memorisation_samples=8)
     assert few["memorisation_samples"] == 8 and few["fid"] == plain["fid"]
     assert few["memorisation_nn_gen_median"] == pytest.approx(float(np.median(brute[:8])), rel=1e-3, abs=1e-3)
+
+
+def test_a_kid_only_reference_is_taken_from_a_cached_larger_one(tmp_path, cache, faces, monkeypatch):
+    """The GPU plan caches the whole training set's reference before its workers' quick KIDs ask for the KID rows
+    alone: those are the larger reference's first rows (same seeded order), so no image goes through Inception
+    again, and the statistics equal a direct computation's. Another Inception file or seed is never borrowed from."""
+    monkeypatch.setattr(ev, "KID_REFERENCE_IMAGES", 12)
+    inc = InceptionFeatures(stand_in(tmp_path / "inc"))
+    calls = []
+    monkeypatch.setattr(type(inc), "__call__", lambda self, x, f=type(inc).__call__: calls.append(len(x)) or f(self, x))
+    full = ev.reference_stats("celeba64", faces, inc, keep_features=True)
+    assert calls == [60]
+    ev._REFERENCES.clear()                        # a worker process: only the cache files
+    calls.clear()
+    kid_only = ev.reference_stats("celeba64", faces, inc, max_images=12)
+    assert calls == [] and kid_only.images == 12 and kid_only.path.is_file()
+    assert np.array_equal(kid_only.kid_features, full.kid_features)
+    assert np.array_equal(kid_only.rows, full.rows[:12])
+    for p in cache.glob("fid-ref-*-12-*.npz"):    # computed directly instead: the same figures
+        p.unlink()
+    ev._REFERENCES.clear()
+    monkeypatch.setattr(ev, "_first_rows_of_a_larger_reference", lambda *a: None)
+    direct = ev.reference_stats("celeba64", faces, inc, max_images=12)
+    assert calls == [12]
+    assert np.allclose(direct.mu, kid_only.mu) and np.allclose(direct.sigma, kid_only.sigma)
+    monkeypatch.undo()
+    # another seed: nothing to borrow (its first rows are other images)
+    monkeypatch.setattr(ev, "KID_REFERENCE_IMAGES", 12)
+    assert ev._first_rows_of_a_larger_reference("celeba64", "train", ev._content_hash(
+        load_dataset("celeba64", faces, "train").images), inc.sha256, 12, seed=1) is None

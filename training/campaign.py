@@ -335,12 +335,28 @@ def recounted(best: dict | None, evaluation: dict) -> bool:
     return best is not None and _eval_samples(best) not in (None, _eval_samples(evaluation))
 
 
+def metric_value(metrics: dict | None, key: str) -> float | None:
+    """One metric read from a metrics dict. The conditional error is 1 − the conditional accuracy wherever that is
+    there: the full evaluation measures only the accuracy, and a card may still hold a quick evaluation's error of
+    another sample count beside it."""
+    metrics = metrics or {}
+    if key == "conditional_error" and "conditional_accuracy" in metrics:
+        return round(1 - metrics["conditional_accuracy"], 4)
+    return metrics.get(key)
+
+
 def targets_missed(metrics: dict | None, targets: dict) -> int:
     """How many of a run's targets a metrics dict misses (a metric it lacks counts as missed)."""
     def met(key, target):
-        v = (metrics or {}).get(key)
+        v = metric_value(metrics, key)
         return v is not None and (v <= target if key in LOWER_IS_BETTER else v >= target)
     return sum(not met(k, t) for k, t in targets.items())
+
+
+def targets_measured(metrics: dict | None, targets: dict) -> dict:
+    """The targets a metrics dict has a value for (a run's cheap evaluation has no FID: that target is judged at
+    export)."""
+    return {k: t for k, t in targets.items() if metric_value(metrics, k) is not None}
 
 
 def replaces_best(best: dict | None, evaluation: dict, targets: dict | None = None) -> bool:
@@ -358,18 +374,26 @@ def replaces_best(best: dict | None, evaluation: dict, targets: dict | None = No
 
 
 def headline(entry: ModelEntry) -> str:
-    """The metric a run keeps its best snapshot by."""
+    """The metric a run keeps its best snapshot by. For a conditional digit model too it is classifier-FID (its
+    accuracy is a target): a generator that draws one perfect digit per label has no conditional error at all and a
+    classifier-FID in the hundreds."""
     if entry.dataset == "mnist":
-        return "conditional_error" if entry.num_classes else "classifier_fid"
+        return "classifier_fid"
     return "js_4gram" if entry.is_text else "kid"
 
 
+def rescore_best(state: dict, spec: RunSpec) -> None:
+    """A run saved under an older headline (conditional digits: the error, before classifier-FID) re-scores its best
+    by the current one, which its evaluations measured all along, so that new evaluations compare with it."""
+    now = headline(spec.entry)
+    if state.get("best") and state.get("headline", now) != now:
+        state["best"]["score"] = metric_value(state["best"]["metrics"], now)
+        state["headline"] = now
+
+
 def headline_value(entry: ModelEntry, metrics: dict) -> float | None:
-    """That metric read from a metrics dict (the conditional error from the accuracy, where only that is there)."""
-    key = headline(entry)
-    if key == "conditional_error" and "conditional_accuracy" in metrics:
-        return round(1 - metrics["conditional_accuracy"], 4)
-    return metrics.get(key)
+    """That metric read from a metrics dict."""
+    return metric_value(metrics, headline(entry))
 
 
 def inception_file() -> str | None:
@@ -388,7 +412,7 @@ def quick_eval(snapshot: Path, spec: RunSpec, data) -> dict:
         from .metrics.evaluate import evaluate_mnist
         m = evaluate_mnist(g, data, n)
         if "conditional_accuracy" in m:
-            m["conditional_error"] = headline_value(spec.entry, m)
+            m["conditional_error"] = metric_value(m, "conditional_error")
             m.pop("conditional_accuracy_per_class", None)
         return m
     if spec.entry.is_text:
@@ -607,6 +631,7 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
             if what == SHIPPED:          # whose discriminator an export may keep (keep_discriminator)
                 state["warm_from_shipped"] = _identity(meta)
             _say(run_dir, f"warm-starting {state['warm_start']}")
+    rescore_best(state, spec)
     state.update(plan=plan.name, run=spec.name, model=spec.entry.name, steps_target=spec.steps,
                  batch=spec.entry.recipe.batch, headline=headline(spec.entry))
     state.setdefault("evaluations", [])
@@ -615,7 +640,7 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
     def evaluate(path: Path) -> None:
         t0 = time.time()
         m = quick_eval(path, spec, plan.data)
-        score = m.get(state["headline"])     # None: not measurable here; the latest snapshot is kept
+        score = metric_value(m, state["headline"])   # None: not measurable here; the latest snapshot is kept
         rec = {"step": trainer.step, "score": score, "eval_s": round(time.time() - t0, 1), "metrics": m}
         state["evaluations"].append(rec)
         best = state.get("best")
@@ -847,11 +872,12 @@ def status_rows(plan: Plan) -> list[dict]:
         if ips and step < s.steps:          # img_per_s counts the generator's images: batch × steps a second
             left = (s.steps - step) * s.entry.recipe.batch / ips
         best = st.get("best")
+        measured = targets_measured(best.get("metrics"), s.targets) if best else {}
         rows.append({"run": s.name, "model": s.entry.name, "step": step, "steps": s.steps,
                      "img_per_s": ips, "metric": st.get("headline", headline(s.entry)),
                      "best": best["score"] if best else None, "best_step": best["step"] if best else None,
-                     "targets_met": (len(s.targets) - targets_missed(best.get("metrics"), s.targets)
-                                     if best and s.targets else None), "targets": len(s.targets),
+                     "targets_met": len(measured) - targets_missed(best["metrics"], measured) if measured else None,
+                     "targets": len(measured), "targets_at_export": sorted(set(s.targets) - set(measured)),
                      "time_left_s": left, "state": _run_state(plan, s, d)})
     return rows
 
@@ -885,8 +911,10 @@ def format_status(plan: Plan) -> str:
         best = f"{r['metric']} {r['best']:.4g}@{r['best_step']}" if r["best"] is not None else "-"
         ips = f"{r['img_per_s']:.0f}" if r["img_per_s"] else "-"
         met = f"{r['targets_met']}/{r['targets']}" if r["targets_met"] is not None else "-"
+        later = f"; target {', '.join(r['targets_at_export'])}: at export" if r["best"] is not None and \
+            r["targets_at_export"] else ""
         lines.append(f"{r['run']:22s} {r['step']:>6d}/{r['steps']:<6d} {ips:>7s} {best:>26s} {met:>7s} "
-                     f"{_hms(r['time_left_s']):>9s}  {r['state']}")
+                     f"{_hms(r['time_left_s']):>9s}  {r['state']}{later}")
     return "\n".join(lines)
 
 
@@ -942,16 +970,20 @@ def measured_by_fid(entry: ModelEntry) -> bool:
 
 
 def export_protocol(spec: RunSpec, shipped: dict | None) -> tuple[int, int | None]:
-    """(samples, reference images) of an image run's export measurement: the shipped checkpoint's own counts where
-    its metrics record them, so that the two FIDs compare like with like (FID of 5,000 samples reads higher than of
-    10,000; a GPU-measured model's reference is the whole training set); else the plan's export_samples and the
-    device's default reference (None)."""
-    if not measured_by_fid(spec.entry) or not shipped:
+    """(samples, reference images) of a run's export measurement: the shipped checkpoint's own counts where its
+    metrics record them, so that the two scores compare like with like (FID of 5,000 samples reads higher than of
+    10,000, and a 4-gram divergence of 2,000 sentences higher than of 10,000: the shipped text GAN's 0.308 reads
+    0.326; a GPU-measured model's reference is the whole training set); else the plan's export_samples and the
+    device's default reference (None). The reference count is for image models only."""
+    if not shipped:
         return spec.export_samples, None
-    n, ref = shipped.get("fid_samples"), shipped.get("fid_reference_images")
-    if isinstance(n, int) and n > 1 and isinstance(ref, int) and ref > 1:
-        return n, ref
-    return spec.export_samples, None
+    if measured_by_fid(spec.entry):
+        n, ref = shipped.get("fid_samples"), shipped.get("fid_reference_images")
+        if isinstance(n, int) and n > 1 and isinstance(ref, int) and ref > 1:
+            return n, ref
+        return spec.export_samples, None
+    n = shipped.get("text_samples" if spec.entry.is_text else "classifier_fid_samples")
+    return (n if isinstance(n, int) and n > 1 else spec.export_samples), None
 
 
 def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Path | None:

@@ -289,7 +289,9 @@ class Job:
         inc = InceptionFeatures(path, self.device)
         for ds in sorted({REGISTRY[m].dataset for m in self.models if not REGISTRY[m].is_text}):
             t0 = time.time()
-            reference_stats(ds, self.data, inc)          # cached: the workers' KID and the final FID read it
+            # cached with every row's features: the final FID and memorisation check read it as it is, and the
+            # workers' quick KID takes its first rows (the KID rows) from it
+            reference_stats(ds, self.data, inc, keep_features=True)
             self.say(f"{ds}: reference statistics in {time.time() - t0:.1f} s")
         del inc
         if self.device == "cuda":                        # the GPU memory goes to the training runs

