@@ -81,6 +81,9 @@ arch = {g_hidden = [32, 64, 128], d_hidden = [128, 64, 32]}
     ('[[run]]\nmodel = "mnist-gan"\nname = 7\n', "'name' must be a non-empty string, got 7"),
     ('[[run]]\nmodel = "mnist-gan"\nname = "../../escape"\n', "name '../../escape' must be letters, digits"),
     ('[[run]]\nmodel = "mnist-gan"\ndevice = 1\n', "'device' must be a non-empty string"),
+    ('[[run]]\nmodel = "cifar10-dcgan"\neval_samples = 1\n', "'eval_samples' must be at least 2"),
+    ('[[run]]\nmodel = "mnist-gan"\nexport_samples = 1\n', "'export_samples' must be at least 2"),
+    ('[[run]]\nmodel = "mnist-gan"\neval_samples = 2.5\n', "'eval_samples' must be a positive number"),
 ])
 def test_bad_plans_fail_at_once_naming_the_file(tmp_path, capsys, body, needle):
     plan = write_plan(tmp_path, body)

@@ -112,6 +112,13 @@ def _positive(where, key, value, kind=(int, float)):
     return value
 
 
+def _sample_count(where, key, value):
+    """A metric's sample count: a covariance (FID, classifier-FID) and KID need two samples at least."""
+    if _positive(where, key, value, int) < 2:
+        raise PlanError(f"{where}: '{key}' must be at least 2 (a covariance needs two samples), got {value!r}")
+    return value
+
+
 def _typed(where, key, value, default):
     """A recipe value of the type its default has (TOML gives ints where floats are meant: both pass)."""
     if isinstance(default, bool):
@@ -277,9 +284,9 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
     steps = entry.recipe.steps
     return RunSpec(name=str(run.get("name", entry.name)), entry=entry,
                    eval_every=_positive(where, "eval_every", run.get("eval_every", max(steps // 10, 1)), int),
-                   eval_samples=_positive(where, "eval_samples", run.get("eval_samples", 1000), int),
-                   export_samples=_positive(where, "export_samples", run.get("export_samples", (
-                       10000 if entry.dataset == "mnist" else 2000 if entry.is_text else 5000)), int),
+                   eval_samples=_sample_count(where, "eval_samples", run.get("eval_samples", 1000)),
+                   export_samples=_sample_count(where, "export_samples", run.get("export_samples", (
+                       10000 if entry.dataset == "mnist" else 2000 if entry.is_text else 5000))),
                    hours=hours, threads=_positive(where, "threads", run.get("threads", camp.get("threads", 1)), int),
                    device=run.get("device", camp.get("device", "cpu")), seed=run.get("seed", 0),
                    save_every=_positive(where, "save_every", run.get("save_every", entry.recipe.sample_every), int),
