@@ -149,6 +149,7 @@ NOTE_KEYS = ("architecture_note", "recipe_note")
 SETTING_WORDS = {
     "lr_g": "G learning rate", "lr_d": "D learning rate", "betas": "Adam betas", "n_critic": "D steps per G step",
     "gp_weight": "gradient-penalty weight", "gp_every": "gradient penalty every k-th D step, k× weighted; k =",
+    "r1_gamma": "R1 penalty on real images, γ =",
     "batch": "batch", "ema": "G weight averaging (EMA)", "flip": "horizontal flips", "label_smoothing":
     "label smoothing", "diffaug": "DiffAugment", "code_weight": "weight of reading the code back",
     "lr_decay_from": "learning rates decayed from step", "z_dim": "latent size", "g_hidden": "G widths",

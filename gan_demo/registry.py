@@ -30,6 +30,7 @@ class Recipe:
     n_critic: int = 1            # discriminator steps per generator step
     gp_weight: float = 10.0      # WGAN-GP lambda
     gp_every: int = 1            # the penalty on every k-th critic step only, weighted k× (lazy, as StyleGAN2's R1)
+    r1_gamma: float = 0.0        # bce/lsgan: R1 penalty γ/2·E‖∇D(x)‖² on real images (Mescheder et al. 2018); 0: none
     batch: int = 64
     steps: int = 5000
     ema: float = 0.999           # generator EMA decay (0 disables)

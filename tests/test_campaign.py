@@ -77,6 +77,8 @@ arch = {g_hidden = [32, 64, 128], d_hidden = [128, 64, 32]}
     ('[[run]]\nmodel = "mnist-gan"\nlabel_smoothing = "x"\n', "'label_smoothing' must be a number"),
     ('[[run]]\nmodel = "mnist-gan"\ngp_weight = -1\n', "'gp_weight' must be ≥ 0"),
     ('[[run]]\nmodel = "mnist-wgangp"\ngp_every = 0\n', "'gp_every' must be a positive number"),
+    ('[[run]]\nmodel = "mnist-gan"\nr1_gamma = -1\n', "'r1_gamma' must be ≥ 0"),
+    ('[[run]]\nmodel = "mnist-wgangp"\nr1_gamma = 1\n', "r1_gamma is for the bce and lsgan losses"),
     ('[[run]]\nmodel = "mnist-wgangp"\ngp_every = 2.5\n', "gp_every"),
     ('[[run]]\nmodel = "mnist-gan"\nname = 7\n', "'name' must be a non-empty string, got 7"),
     ('[[run]]\nmodel = "mnist-gan"\nname = "../../escape"\n', "name '../../escape' must be letters, digits"),
@@ -301,7 +303,7 @@ def test_a_stopped_warm_up_goes_on_where_it_stopped_before_the_generator_trains(
     weights = tmp_path / "weights"
     weights.mkdir()
     monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(weights))
-    monkeypatch.setattr(campaign, "WARMUP_SAVE_EVERY", 2)
+    monkeypatch.setattr(campaign.worker, "WARMUP_SAVE_EVERY", 2)
     plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("steps = 40", 'steps = 20\nstart_from = "shipped"\n'
                                                                          'd_warmup = 7')))
     spec = plan.runs[0]
@@ -409,7 +411,7 @@ def test_a_run_continuing_the_shipped_generator_keeps_its_discriminator_when_it_
 
 
 def test_a_warm_start_loads_the_kept_discriminator_only_when_it_fits(tmp_path, mnist_root, monkeypatch):
-    from training.campaign import _load_kept_discriminator
+    from training.campaign.worker import _load_kept_discriminator
     from training.data import load_dataset
     from training.export import discriminator_file, ship_discriminator
     from training.loop import Trainer
@@ -482,7 +484,8 @@ def test_a_text_run_warm_starts_from_its_snapshot_although_the_data_set_its_voca
     import torch
     from gan_demo.checkpoint import save_checkpoint
     from gan_demo.models import build_generator
-    from training.campaign import BEST_FILE, _warm_source
+    from training.campaign import BEST_FILE
+    from training.campaign.worker import _warm_source
     plan = load_plan(write_plan(tmp_path, '[[run]]\nmodel = "text-wgangp"\narch = {dim = 16}\n'), check_data=False)
     spec = plan.runs[0]
     run_dir = plan.run_dir(spec)

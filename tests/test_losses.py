@@ -3,7 +3,7 @@ import math
 import torch
 from torch import nn
 
-from training.losses import d_loss, g_loss, gradient_penalty
+from training.losses import d_loss, g_loss, gradient_penalty, r1_penalty
 
 
 def test_bce_losses_match_binary_cross_entropy():
@@ -35,6 +35,17 @@ def test_gradient_penalty_of_a_linear_critic():
     gen = torch.Generator().manual_seed(0)
     gp = gradient_penalty(critic, torch.randn(8, 2), torch.randn(8, 2), None, gen)
     assert math.isclose(gp.item(), (5.0 - 1.0) ** 2, rel_tol=1e-5)
+
+
+def test_r1_penalty_of_a_quadratic_critic():
+    # D(x) = ½‖x‖² has gradient x, so E‖∇D(x)‖² is the mean squared norm of the real rows; D's weights get its gradient
+    real = torch.tensor([[1.0, 2.0], [3.0, 0.0]])
+    scale = torch.tensor(1.0, requires_grad=True)
+    critic = lambda x, labels=None: scale * 0.5 * x.pow(2).sum(dim=1)
+    r1 = r1_penalty(critic, real, None)
+    assert math.isclose(r1.item(), (5.0 + 9.0) / 2, rel_tol=1e-6)
+    r1.backward()                                     # ‖scale·x‖² = scale²·‖x‖²: d/dscale = 2·7 at scale 1
+    assert math.isclose(scale.grad.item(), 14.0, rel_tol=1e-6)
 
 
 def test_unknown_loss_is_rejected():

@@ -85,6 +85,27 @@ def test_a_lazy_gradient_penalty_is_taken_on_every_kth_critic_step_weighted_k_ti
         assert torch.equal(v, one[1].D.state_dict()[k]), k
 
 
+def test_the_r1_penalty_is_taken_on_real_images_weighted_and_logged(tmp_path, mnist_root, monkeypatch):
+    import training.loop
+    data = _mnist_slice(mnist_root)
+    kw = dict(batch=8, device="cpu", log_every=2, sample_every=100, progress=False)
+    taken, penalty = [], training.loop.r1_penalty
+    monkeypatch.setattr(training.loop, "r1_penalty", lambda *a, **k: taken.append(a[1]) or penalty(*a, **k))
+    r1 = REGISTRY["mnist-gan"].with_recipe(r1_gamma=10.0, gp_every=2)
+    t = Trainer(r1, data, tmp_path / "r1", steps=4, **kw)
+    t.train()
+    assert len(taken) == 2 and all(x.shape == (8, 1, 28, 28) for x in taken)     # D steps 0 and 2, real batches
+    assert all(r["r1"] > 0 and "gp" not in r for r in t.run.read_log())
+    # the penalty changes D's step, and γ·k on every other step is γ·2 on the first
+    first = [Trainer(e, data, tmp_path / name, **kw) for e, name in (
+        (r1, "lazy"), (REGISTRY["mnist-gan"].with_recipe(r1_gamma=20.0), "every"), (REGISTRY["mnist-gan"], "none"))]
+    for tr in first:
+        tr.warm_up_discriminator(1)
+    lazy, every, none = (tr.D.state_dict() for tr in first)
+    assert all(torch.equal(v, every[k]) for k, v in lazy.items())
+    assert not all(torch.equal(v, none[k]) for k, v in lazy.items())
+
+
 def test_short_training_on_real_mnist_exports_a_loadable_generator(tmp_path, mnist_root, monkeypatch):
     data = _mnist_slice(mnist_root, 512)
     events = []

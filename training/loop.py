@@ -47,7 +47,7 @@ from gan_demo.render import make_grid, to_pil, to_uint8
 
 from . import distributed
 from .augment import diff_augment
-from .losses import d_loss, g_loss, gradient_penalty
+from .losses import d_loss, g_loss, gradient_penalty, r1_penalty
 from .runlog import RunFolder
 from .errors import HintedError
 
@@ -292,7 +292,7 @@ class Trainer:
     def _discriminator_step(self, d_step: int):
         """D's (the critic's) `d_step`-th step, counted from 0 over the run, on a real and a generated batch →
         (D's loss, real scores, fake scores, the real batch's labels: the generator step draws for these too).
-        With gp_every = k the gradient penalty, the double-backward pass that costs ~40% of a critic step on the
+        With gp_every = k the gradient penalty (WGAN-GP's, or R1 where r1_gamma is set), the double-backward pass that costs ~40% of a critic step on the
         CPU, is taken on every k-th step only and weighted k× (lazy regularisation, Karras et al. 2020); the last
         one taken is kept in self._gp for the log."""
         r, B, G, D = self.recipe, self.recipe.batch, self._g, self._d   # B: the global batch; each rank its rows
@@ -310,6 +310,10 @@ class Trainer:
             gp = gradient_penalty(self._d_gp, x, fake, y, eps=self._eps(B, x.ndim))
             self._gp = gp.detach()
             loss = dl + r.gp_weight * r.gp_every * gp
+        elif r.r1_gamma and d_step % r.gp_every == 0:
+            r1 = r1_penalty(self._d_gp, x, y)
+            self._gp = r1.detach()
+            loss = dl + 0.5 * r.r1_gamma * r.gp_every * r1
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
@@ -395,6 +399,8 @@ class Trainer:
                "img_per_s": rate * self.recipe.batch, "elapsed_s": self.elapsed}
         if self.recipe.loss == "wgangp":
             rec.update(wasserstein=vals[2], gp=vals[3])
+        elif self.recipe.r1_gamma:
+            rec.update(r1=vals[3])
         if self.is_main:
             self.run.append_log(rec)
         return rec

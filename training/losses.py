@@ -4,6 +4,9 @@ bce     non-saturating GAN (Goodfellow et al.): D: -log D(x) - log(1 - D(G(z)));
         written with softplus on logits (= sigmoid + BCE, numerically stable)
 lsgan   least squares (Mao et al.): D: ½(D(x)-1)² + ½D(G(z))²; G: ½(D(G(z))-1)²
 wgangp  Wasserstein with gradient penalty (Gulrajani et al.): D: D(G(z)) - D(x) + λ(‖∇D(x̂)‖-1)²; G: -D(G(z))
+
+R1 (Mescheder et al. 2018) may be added to bce or lsgan: D's loss + γ/2·E‖∇_x D(x)‖² on real images only, which
+keeps D flat where the data is, so G and D stop circling each other there.
 """
 import torch
 import torch.nn.functional as F
@@ -46,3 +49,11 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels, gen
         score = critic(x_hat, labels).float()
         (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
         return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
+def r1_penalty(critic, real: torch.Tensor, labels) -> torch.Tensor:
+    """E[‖∇_x D(x)‖₂²] on real images x, in fp32 (as gradient_penalty, and for the same reason)."""
+    x = real.detach().float().requires_grad_(True)
+    with torch.autocast(real.device.type, enabled=False):
+        (grad,) = torch.autograd.grad(critic(x, labels).float().sum(), x, create_graph=True)
+        return grad.flatten(1).pow(2).sum(dim=1).mean()
