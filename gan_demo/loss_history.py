@@ -7,8 +7,8 @@ charts. Written by training's export from the run's log.jsonl, read by the app; 
      "step": [50, 100, …],      # one per point (a bucket's: the mean step of its records)
      "series": {"d_loss": [...], "g_loss": [...], ...}}     # one value per point, null where none was logged
 
-The series keep the log's names (d_loss, g_loss, and for WGAN-GP wasserstein and gp); throughput and time
-(img_per_s, elapsed_s) are left out. A long log is cut to at most MAX_POINTS points by averaging equal step
+The series keep the log's names (d_loss, g_loss; WGAN-GP's wasserstein and gp; r1 with an R1 penalty); throughput
+and time (img_per_s, elapsed_s) are left out. A long log is cut to at most MAX_POINTS points by averaging equal step
 windows, so a spike widens into its window's mean instead of vanishing or standing for its neighbours.
 """
 from __future__ import annotations
