@@ -292,9 +292,9 @@ class Trainer:
     def _discriminator_step(self, d_step: int):
         """D's (the critic's) `d_step`-th step, counted from 0 over the run, on a real and a generated batch →
         (D's loss, real scores, fake scores, the real batch's labels: the generator step draws for these too).
-        With gp_every = k the gradient penalty (WGAN-GP's, or R1 where r1_gamma is set), the double-backward pass that costs ~40% of a critic step on the
-        CPU, is taken on every k-th step only and weighted k× (lazy regularisation, Karras et al. 2020); the last
-        one taken is kept in self._gp for the log."""
+        With gp_every = k the gradient penalty (WGAN-GP's, or R1 where r1_gamma is set), the double-backward pass
+        that costs ~40% of a critic step on the CPU, is taken on every k-th step only and weighted k× (lazy
+        regularisation, Karras et al. 2020); the last one taken is kept in self._gp for the log."""
         r, B, G, D = self.recipe, self.recipe.batch, self._g, self._d   # B: the global batch; each rank its rows
         x, y = self._real(B)
         z = self._z(B)
@@ -306,14 +306,13 @@ class Trainer:
             fake_s, code_loss = self._judge(D, fake, y, z)
         dl = d_loss(r.loss, real_s, fake_s) + code_loss
         loss = dl
-        if r.loss == "wgangp" and d_step % r.gp_every == 0:
-            gp = gradient_penalty(self._d_gp, x, fake, y, eps=self._eps(B, x.ndim))
-            self._gp = gp.detach()
-            loss = dl + r.gp_weight * r.gp_every * gp
-        elif r.r1_gamma and d_step % r.gp_every == 0:
-            r1 = r1_penalty(self._d_gp, x, y)
-            self._gp = r1.detach()
-            loss = dl + 0.5 * r.r1_gamma * r.gp_every * r1
+        if (r.loss == "wgangp" or r.r1_gamma) and d_step % r.gp_every == 0:
+            if r.loss == "wgangp":
+                penalty, weight = gradient_penalty(self._d_gp, x, fake, y, eps=self._eps(B, x.ndim)), r.gp_weight
+            else:
+                penalty, weight = r1_penalty(self._d_gp, x, y), 0.5 * r.r1_gamma
+            self._gp = penalty.detach()
+            loss = dl + weight * r.gp_every * penalty
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()

@@ -36,24 +36,26 @@ def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"unknown loss '{kind}' (known: {', '.join(LOSSES)})")
 
 
+def _input_gradient(critic, x: torch.Tensor, labels) -> torch.Tensor:
+    """∇_x D(x), one flattened row per sample, kept in the graph so that a penalty on it trains D. All in fp32, the
+    gradient too: with create_graph the backward pass runs as ordinary ops, which an enclosing bf16 autocast would
+    otherwise cast (an error of ~1e-3 in a penalty that is meant to pin the norm at 1)."""
+    x = x.detach().float().requires_grad_(True)
+    with torch.autocast(x.device.type, enabled=False):
+        (grad,) = torch.autograd.grad(critic(x, labels).float().sum(), x, create_graph=True)
+        return grad.flatten(1)
+
+
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels, gen: torch.Generator | None = None,
                      eps: torch.Tensor | None = None) -> torch.Tensor:
     """E[(‖∇_x̂ D(x̂)‖₂ - 1)²] at random points x̂ = εx + (1-ε)x̃ on lines between real and generated samples.
     ε ~ U[0, 1) per sample: drawn from `gen`, or given as `eps` (N×1…1; the trainer draws it for the global batch)."""
     if eps is None:
         eps = torch.rand(real.shape[0], *[1] * (real.ndim - 1), generator=gen, device=gen.device)
-    x_hat = (eps * real.float() + (1 - eps) * fake.float()).requires_grad_(True)
-    # all in fp32, the gradient too: with create_graph the backward pass runs as ordinary ops, which an enclosing
-    # bf16 autocast would otherwise cast (an error of ~1e-3 in a penalty that is meant to pin the norm at 1)
-    with torch.autocast(real.device.type, enabled=False):
-        score = critic(x_hat, labels).float()
-        (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
-        return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+    grad = _input_gradient(critic, eps * real.float() + (1 - eps) * fake.float(), labels)
+    return (grad.norm(dim=1) - 1).pow(2).mean()
 
 
 def r1_penalty(critic, real: torch.Tensor, labels) -> torch.Tensor:
-    """E[‖∇_x D(x)‖₂²] on real images x, in fp32 (as gradient_penalty, and for the same reason)."""
-    x = real.detach().float().requires_grad_(True)
-    with torch.autocast(real.device.type, enabled=False):
-        (grad,) = torch.autograd.grad(critic(x, labels).float().sum(), x, create_graph=True)
-        return grad.flatten(1).pow(2).sum(dim=1).mean()
+    """E[‖∇_x D(x)‖₂²] on real images x."""
+    return _input_gradient(critic, real, labels).pow(2).sum(dim=1).mean()
