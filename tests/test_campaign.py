@@ -410,6 +410,50 @@ def test_a_run_continuing_the_shipped_generator_keeps_its_discriminator_when_it_
     assert not discriminator_file("mnist-gan").exists()
 
 
+def test_the_export_ships_the_discriminator_of_the_best_step_and_a_warm_start_takes_it_back(
+        tmp_path, mnist_root, monkeypatch):
+    """The best snapshot is often not the last one (GAN quality falls late); its D is kept with it, so the export
+    ships G and D of one step (cifar10-dcgan shipped G of 20,000 beside the D of 22,177, which had won by then)."""
+    from training import campaign
+    import training.campaign.worker as worker
+    import training.metrics.evaluate as ev
+    from training.export import discriminator_file, read_discriminator
+    weights = tmp_path / "weights"
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(weights))
+    plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("steps = 40", "steps = 30").replace(
+        "eval_every = 40", "eval_every = 10")))
+    spec = plan.runs[0]
+    scores = iter([30.0, 20.0, 25.0])                     # the best at step 20 of 30
+    monkeypatch.setattr(worker, "quick_eval", lambda *a, **k: {"classifier_fid": next(scores),
+                                                                "confidently_classified": 0.5})
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        campaign.run_worker(plan, spec, None)
+        run = plan.run_dir(spec)
+        assert read_state(run)["best"]["step"] == 20 and read_state(run)["finished_at"] == 30
+        monkeypatch.setattr(ev, "evaluate", lambda *a, **k: {"classifier_fid": 20.0, "confidently_classified": 0.5})
+        said = []
+        assert campaign.export_best(plan, spec, out=said.append) == weights / "mnist-gan.safetensors", said
+        kept, step = read_discriminator(discriminator_file("mnist-gan"))
+        best_d, _ = read_discriminator(run / campaign.BEST_D_FILE)
+        latest = torch.load(run / "resume.pt", weights_only=True)["D"]
+        assert step == 20 and all(torch.equal(kept[k], best_d[k]) for k in kept)
+        assert not all(torch.allclose(kept[k], latest[k].float(), rtol=1e-3, atol=1e-4) for k in kept)
+        # the resume file lost: the run warm-starts from its best snapshot with that snapshot's D
+        (run / "resume.pt").unlink()
+        plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("eval_every = 40", "eval_every = 10")))
+        scores = iter([19.0])                             # step 40's: 30 was measured before
+        campaign.run_worker(plan, plan.runs[0], None)
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+    state = read_state(run)
+    assert state["warm_start"].startswith("from the run's best snapshot at step 20 with its discriminator of that "
+                                          "step"), state["warm_start"]
+    assert state["finished_at"] == 40 and [e["step"] for e in state["evaluations"]] == [10, 20, 30, 40]
+    assert state["best"]["step"] == 40
+
+
 def test_a_warm_start_loads_the_kept_discriminator_only_when_it_fits(tmp_path, mnist_root, monkeypatch):
     from training.campaign.worker import _load_kept_discriminator
     from training.data import load_dataset

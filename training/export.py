@@ -157,25 +157,35 @@ def discriminator_file(name: str, folder=None) -> Path:
     return Path(folder or weights_dir()) / "discriminators" / f"{name}.safetensors"
 
 
-def ship_discriminator(run_dir, name: str, folder=None) -> Path | None:
-    """The run's latest discriminator (from its resume file) → discriminator_file(name), floats in fp16, with the
-    step it was saved at. None when the run has no resume file, or one that cannot be read (said in one line on
-    stderr: the generator is shipped by then, and the kept D is a convenience, so the export goes on)."""
+def save_discriminator(state_dict: dict, step: int, name: str, dest) -> Path:
+    """A discriminator's state dict → `dest` as a kept discriminator of model `name` (floats in fp16, the step)."""
+    tensors = {k: (v.detach().half() if v.is_floating_point() else v).cpu().contiguous().clone()
+               for k, v in state_dict.items()}
+    meta = {"format": DISCRIMINATOR_FORMAT, "model": name, "step": str(int(step))}
+    atomic_write(Path(dest), lambda tmp: save_file(tensors, tmp, metadata=meta))
+    return Path(dest)
+
+
+def ship_discriminator(run_dir, name: str, folder=None, snapshot=None) -> Path | None:
+    """The run's discriminator → discriminator_file(name): `snapshot` (a file save_discriminator wrote beside the
+    generator being shipped, e.g. a campaign's best snapshot) when there is one, else the latest from the resume
+    file. None when the run has no resume file, or one that cannot be read (said in one line on stderr: the
+    generator is shipped by then, and the kept D is a convenience, so the export goes on)."""
+    dest = discriminator_file(name, folder)
+    if snapshot is not None and Path(snapshot).is_file():
+        atomic_write(dest, lambda tmp: shutil.copyfile(snapshot, tmp))
+        return dest
     resume = RunFolder(run_dir).resume_file
     if not resume.is_file():
         return None
     try:
         state = torch.load(resume, map_location="cpu", weights_only=True)
-        tensors = {k: (v.half() if v.is_floating_point() else v).contiguous().clone() for k, v in state["D"].items()}
-        step = int(state["step"])
+        d_state, step = state["D"], int(state["step"])
     except Exception as e:   # a truncated or foreign file: torch raises several kinds
         print(f"{resume}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
               f"the discriminator of {name} is not kept", file=sys.stderr)
         return None
-    meta = {"format": DISCRIMINATOR_FORMAT, "model": name, "step": str(step)}
-    dest = discriminator_file(name, folder)
-    atomic_write(dest, lambda tmp: save_file(tensors, tmp, metadata=meta))
-    return dest
+    return save_discriminator(d_state, step, name, dest)
 
 
 def read_discriminator(path) -> tuple[dict, int]:

@@ -11,12 +11,14 @@ A plan is a small TOML file (see training/plans/cpu.toml):
                                  device, seed, save_every, sample_every, log_every, targets, start_from, d_warmup
 
 Each run trains in its own worker process (`--threads` each) in RUNS_DIR/<name>/: the Trainer's files plus
-`campaign.json` (evaluations, best, warm start) and `best.safetensors` (the best snapshot's generator). The worker
+`campaign.json` (evaluations, best, warm start), `best.safetensors` (the best snapshot's generator) and
+`best-discriminator.safetensors` (its discriminator, which an export ships beside it). The worker
 trains up to the next evaluation step, measures the snapshot with a cheap metric (lower is better), keeps it when it
 is the best so far, and goes on; resume files are saved every `save_every` steps, so killing it at any moment loses
 at most that much work. Run it again and every run continues; finished runs are skipped. A run folder that vanished
 (a replaced machine) or a resume file that cannot be read warm-starts from the run's best snapshot or the shipped
-checkpoint of the same plan run (generator only, a fresh discriminator), and says so in the log and the card.
+checkpoint of the same plan run (with the discriminator kept beside it, else a fresh one), and says so in the log
+and the card.
 `start_from = "shipped"` lets a new run start from its model's shipped checkpoint whatever made it (continuing a
 GPU-trained model on the CPU); `d_warmup = N` trains such a fresh discriminator alone for N steps first (saved as it
 goes; a stopped warm-up is finished first when the run goes on).
@@ -35,11 +37,11 @@ from .plan import Plan, PlanError, RunSpec, load_plan
 from .runner import check_devices, run_campaign
 from .ship import export_best, export_protocol, keep_discriminator, readme_grid, shipped_note, shipped_score, \
     why_not_ship
-from .state import BEST_FILE, lock_run, read_state, trained_by
+from .state import BEST_D_FILE, BEST_FILE, lock_run, read_state, trained_by
 from .status import format_status, status_rows
 from .worker import run_worker
 
-__all__ = ["BEST_FILE", "Plan", "PlanError", "RunSpec", "check_devices", "export_best", "export_protocol",
+__all__ = ["BEST_D_FILE", "BEST_FILE", "Plan", "PlanError", "RunSpec", "check_devices", "export_best", "export_protocol",
            "format_status", "headline", "headline_value", "keep_discriminator", "load_plan", "lock_run",
            "metric_value", "read_state", "readme_grid", "replaces_best", "rescore_best", "run_campaign",
            "run_worker", "shipped_note", "shipped_score", "status_rows", "targets_missed", "trained_by",

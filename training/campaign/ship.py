@@ -10,7 +10,7 @@ from gan_demo.registry import ModelEntry
 
 from .evaluation import headline, headline_value, targets_missed
 from .plan import Plan, RunSpec
-from .state import BEST_FILE, checkpoint_identity, read_state
+from .state import BEST_D_FILE, BEST_FILE, checkpoint_identity, read_state
 
 
 def _shipped_meta(entry: ModelEntry) -> dict | None:
@@ -122,7 +122,8 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
         atomic_write(to, lambda tmp, src=src: shutil.copyfile(src, tmp))
         src.unlink()
     ship_run_files(run_dir, dest.parent, spec.entry.name)
-    ship_discriminator(run_dir, spec.entry.name, dest.parent)   # so a run that loses its folder keeps its D
+    # so a run that loses its folder keeps its D: the one of the shipped snapshot's step
+    ship_discriminator(run_dir, spec.entry.name, dest.parent, snapshot=run_dir / BEST_D_FILE)
     readme_grid(spec.entry, dest)
     met = (f"; targets met {len(spec.targets) - missed[0]}/{len(spec.targets)}, shipped was "
            f"{len(spec.targets) - missed[1]}/{len(spec.targets)}" if missed else "")

@@ -11,6 +11,7 @@ from pathlib import Path
 from .plan import Plan, RunSpec
 
 STATE_FILE, BEST_FILE = "campaign.json", "best.safetensors"
+BEST_D_FILE = "best-discriminator.safetensors"   # the discriminator at the best snapshot's step: exported with it
 
 
 def read_state(run_dir: Path) -> dict:

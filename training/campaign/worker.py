@@ -12,7 +12,7 @@ from pathlib import Path
 from .evaluation import eval_sample_count, headline, metric_value, quick_eval, recounted, replaces_best, \
     rescore_best, score_text
 from .plan import Plan, RunSpec
-from .state import BEST_FILE, checkpoint_identity, is_finished, lock_run, read_state, write_state
+from .state import BEST_D_FILE, BEST_FILE, checkpoint_identity, is_finished, lock_run, read_state, write_state
 
 WARMUP_SAVE_EVERY = 50        # a fresh discriminator's warm-up is saved this often (on a CPU: every few minutes)
 BUSY = 3                      # a worker's exit code when another process already trains its run
@@ -59,12 +59,13 @@ def _warm_source(plan: Plan, spec: RunSpec, run_dir: Path):
     return None, "no snapshot of this run to warm-start from"
 
 
-def _load_kept_discriminator(trainer, name: str) -> tuple[int | None, str]:
-    """Load the discriminator kept beside shipped model `name` (training.export.ship_discriminator) into a warm
-    start's trainer: (the step it was saved at, "") or, when there is none or it does not fit, (None, why)."""
+def _load_kept_discriminator(trainer, name: str, path: Path | None = None) -> tuple[int | None, str]:
+    """Load a kept discriminator into a warm start's trainer: `path`, else the one beside shipped model `name`
+    (training.export.ship_discriminator). (The step it was saved at, "") or, when there is none or it does not
+    fit, (None, why)."""
     from gan_demo.checkpoint import CheckpointError, check_state_dict
     from ..export import discriminator_file, read_discriminator
-    path = discriminator_file(name)
+    path = path or discriminator_file(name)
     if not path.is_file():
         return None, ""
     try:
@@ -80,6 +81,7 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
     import torch
     from gan_demo.checkpoint import read_checkpoint, save_checkpoint
     from ..data import load_dataset
+    from ..export import save_discriminator
     from ..loop import Trainer, TrainingError
 
     torch.set_num_threads(spec.threads)
@@ -127,9 +129,11 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
             trainer = make_trainer(init_from=src)
             trainer.step = int((meta.get("training") or {}).get("steps", 0))
             trainer.elapsed = float((meta.get("training") or {}).get("wall_time_s", 0.0))
-            kept_step, why_fresh = _load_kept_discriminator(trainer, spec.entry.name)
+            own_d = run_dir / BEST_D_FILE if what != SHIPPED and (run_dir / BEST_D_FILE).is_file() else None
+            kept_step, why_fresh = _load_kept_discriminator(trainer, spec.entry.name, own_d)
             if kept_step is not None:
-                d = f"the discriminator kept beside the shipped checkpoint (saved at step {kept_step})"
+                d = ("its discriminator of that step" if own_d else
+                     f"the discriminator kept beside the shipped checkpoint (saved at step {kept_step})")
             else:
                 d = (f"a fresh discriminator, trained alone for {spec.d_warmup} steps first" if spec.d_warmup
                      else "a fresh discriminator") + (f" ({why_fresh})" if why_fresh else "")
@@ -165,6 +169,9 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
             if state.get("warm_start"):
                 training["warm_start"] = state["warm_start"]
             save_checkpoint(run_dir / BEST_FILE, entry, tensors, training=training, metrics=m)
+            # its D too: an export ships the discriminator of the shipped step, not the latest (cifar10-dcgan's
+            # best was at 20,000, its export at 22,177, when D had won and the samples had collapsed)
+            save_discriminator(trainer.D.state_dict(), trainer.step, spec.entry.name, run_dir / BEST_D_FILE)
             state["best"] = {"step": trainer.step, "score": score, "metrics": m}
         write_state(run_dir, state)
         _say(run_dir, f"step {trainer.step}: {state['headline']} {score_text(score)} "
