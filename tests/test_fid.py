@@ -250,3 +250,26 @@ def test_a_kid_only_reference_is_taken_from_a_cached_larger_one(tmp_path, cache,
     monkeypatch.setattr(ev, "KID_REFERENCE_IMAGES", 12)
     assert ev._first_rows_of_a_larger_reference("celeba64", "train", ev._content_hash(
         load_dataset("celeba64", faces, "train").images), inc.sha256, 12, seed=1) is None
+
+
+def test_real_floor_scores_a_set_against_itself_at_zero_and_says_what_it_measured(tmp_path, cache, faces, capsys):
+    """scripts/real_floor.py: held-out real images under a card's protocol. A CIFAR-10 folder whose test images are
+    its training images scores FID 0 whatever the order; a face folder too small to hold any out says so."""
+    import real_floor
+    inc = stand_in(tmp_path / "inc", scale=3.0)
+    cifar = tmp_path / "cifar"
+    for split in ("train", "test"):
+        for k, cls in enumerate(("cat", "ship")):
+            (cifar / split / cls).mkdir(parents=True)
+            for i in range(5):
+                Image.new("RGB", (32, 32), (class_value(k), 10 * i, 200)).save(cifar / split / cls / f"{i}.png")
+    assert real_floor.main(["cifar10", "--n", "10", "--ref-images", "10", "--data", str(cifar),
+                            "--inception", str(inc)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("cifar10: 10 held-out real images against 10 of the 10 training images (Inception "
+                           "default_1.pt sha256:"), line
+    assert abs(float(line.split("FID ")[1].split(",")[0])) < 0.01
+    for data, says in ((faces, "the celeba64 test split has 0"), (tmp_path / "nowhere", "does not exist")):
+        assert real_floor.main(["celeba64", "--data", str(data), "--inception", str(inc)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and says in err and len(err.splitlines()) == 1, err

@@ -137,6 +137,9 @@ def reference_stats(dataset: str, data, inception, split: str = "train", max_ima
     if max_images is not None and max_images < 2:
         raise ValueError(f"reference statistics need at least 2 images, got {max_images}")
     images = load_dataset(dataset, data, split).images
+    if len(images) < 2:                  # e.g. the held-out split of a folder too small to hold any out
+        raise ValueError(f"reference statistics need at least 2 images; the {dataset} {split} split has "
+                         f"{len(images)}")
     n = len(images) if max_images is None else min(int(max_images), len(images))
     kid_n = min(KID_REFERENCE_IMAGES, n)
     content = _content_hash(images)
