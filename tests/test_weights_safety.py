@@ -227,7 +227,7 @@ source, path = sys.argv[1], sys.argv[2]
 # another process copies the file over the checkpoint (cp truncates and writes in place), again and again
 # (while this process lives: if it dies, the loop ends too)
 cp = subprocess.Popen(["bash", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do cp '{source}' '{path}'; done"],
-                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 ok = refused = 0
 end = time.monotonic() + 30
 while time.monotonic() < end and (refused < 3 or ok + refused < 10):
@@ -236,7 +236,7 @@ while time.monotonic() < end and (refused < 3 or ok + refused < 10):
         ok += 1
     except CheckpointError:
         refused += 1
-cp.kill()
+os.killpg(cp.pid, 9)                              # the loop and a `cp` it may be running (else it writes on)
 cp.wait()
 subprocess.run(["cp", source, path], check=True)
 generator_from_checkpoint(path, "cpu")            # whole again: loads
