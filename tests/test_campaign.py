@@ -397,6 +397,7 @@ def test_a_run_continuing_the_shipped_generator_keeps_its_discriminator_when_it_
     campaign.export_best(plan, spec, out=said.append)
     assert asked["memorisation"] is True
     assert any("not exported" in line for line in said), said
+    assert "mnist-gan: measured classifier_fid 1e+09, confidently_classified 0" in said, said
     assert any("kept its discriminator" in line for line in said), said
     kept, step = read_discriminator(discriminator_file("mnist-gan"))
     trained = torch.load(run / "resume.pt", weights_only=True)["D"]

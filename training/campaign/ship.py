@@ -81,6 +81,15 @@ def export_protocol(spec: RunSpec, shipped: dict | None) -> tuple[int, int | Non
     return (n if isinstance(n, int) and n > 1 else spec.export_samples), None
 
 
+MEASURED = ("fid", "kid", "classifier_fid", "confidently_classified", "conditional_accuracy", "js_4gram",
+            "word_validity")
+
+
+def measured_text(metrics: dict) -> str:
+    """An export's figures in one line (its headline decides; the others are worth seeing when it does not ship)."""
+    return ", ".join(f"{k} {metrics[k]:.4g}" for k in MEASURED if isinstance(metrics.get(k), (int, float))) or "-"
+
+
 def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Path | None:
     """The run's best snapshot → weights/ (fp16, directions, card, loss curve, animation), measured with the full
     metric (10,000 digits for MNIST; FID/KID for images; n-gram JSD for text) and shipped only if it beats the
@@ -102,6 +111,7 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
     checked = "memorisation_ratio" in (shipped or {})      # the shipped card has the memorisation check: so will this
     full = evaluate(str(staged), plan.data, n=n, fid=measured_by_fid(spec.entry), write=False, ref_images=ref_images,
                     memorisation=checked)
+    out(f"{spec.name}: measured {measured_text(full)}")
     new, old = headline_value(spec.entry, full), None if shipped is None else headline_value(spec.entry, shipped)
     missed = ((targets_missed(full, spec.targets), targets_missed(shipped, spec.targets))
               if spec.targets and shipped is not None else None)
