@@ -358,7 +358,7 @@ class Job:
             dest = export_run(run_dir, to=self.stage / f"{model}.safetensors", source=source, device=self.device,
                               direction_samples=self.sizes["directions"])
             ship_run_files(run_dir, self.stage, model)
-            self._keep_discriminator(run_dir, model, source == BEST_FILE)
+            self._keep_discriminator(run_dir, model)
             st = read_state(run_dir)
             best = st.get("best") or {}
             self.runs[model] = {"file": dest.name, "snapshot": "last (never evaluated)" if source != BEST_FILE else
@@ -368,14 +368,15 @@ class Job:
             done.append(model)
         return f"exported {', '.join(done) or 'nothing'}"
 
-    def _keep_discriminator(self, run_dir: Path, model: str, of_best: bool) -> None:
+    def _keep_discriminator(self, run_dir: Path, model: str) -> None:
         """The run's discriminator comes back too (stage/discriminators/, in the results bundle), so that the CPU
         campaign can continue the generator without a fresh D (which set every such continuation back: docs/
         recipes-by-measurement.md). Not one over KEEP_D_MAX: the 128-px ones (21 MiB in fp16) would crowd out the
         generators, and the CPU cannot continue those models anyway."""
-        from .campaign.state import BEST_D_FILE
+        from .campaign import BEST_D_FILE
         from .export import ship_discriminator
-        kept = ship_discriminator(run_dir, model, self.stage, snapshot=run_dir / BEST_D_FILE if of_best else None)
+        # the best snapshot's D where it was exported (the file exists only beside a best snapshot), else the latest
+        kept = ship_discriminator(run_dir, model, self.stage, snapshot=run_dir / BEST_D_FILE)
         if kept is not None and kept.stat().st_size > KEEP_D_MAX:
             self.say(f"{model}: its discriminator ({_human(kept.stat().st_size)}) stays here (over "
                      f"{_human(KEEP_D_MAX)})")

@@ -9,7 +9,7 @@ from gan_demo.paths import REPO
 from gan_demo.registry import ModelEntry
 
 from .evaluation import headline, headline_value, targets_missed
-from .plan import Plan, RunSpec
+from .plan import HIGHER_IS_BETTER, LOWER_IS_BETTER, Plan, RunSpec
 from .state import BEST_D_FILE, BEST_FILE, checkpoint_identity, read_state
 
 
@@ -81,13 +81,11 @@ def export_protocol(spec: RunSpec, shipped: dict | None) -> tuple[int, int | Non
     return (n if isinstance(n, int) and n > 1 else spec.export_samples), None
 
 
-MEASURED = ("fid", "kid", "classifier_fid", "confidently_classified", "conditional_accuracy", "js_4gram",
-            "word_validity")
-
-
 def measured_text(metrics: dict) -> str:
-    """An export's figures in one line (its headline decides; the others are worth seeing when it does not ship)."""
-    return ", ".join(f"{k} {metrics[k]:.4g}" for k in MEASURED if isinstance(metrics.get(k), (int, float))) or "-"
+    """An export's figures that a target may name, in one line (its headline decides; the others are worth seeing
+    when it does not ship)."""
+    return ", ".join(f"{k} {metrics[k]:.4g}" for k in sorted(LOWER_IS_BETTER | HIGHER_IS_BETTER)
+                     if isinstance(metrics.get(k), (int, float))) or "-"
 
 
 def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Path | None:
