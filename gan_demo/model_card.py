@@ -152,7 +152,7 @@ SETTING_WORDS = {
     "r1_gamma": "R1 penalty on real images, γ =",
     "batch": "batch", "ema": "G weight averaging (EMA)", "flip": "horizontal flips", "label_smoothing":
     "label smoothing", "diffaug": "DiffAugment", "code_weight": "weight of reading the code back",
-    "lr_decay_from": "learning rates decayed from step", "z_dim": "latent size", "g_hidden": "G widths",
+    "lr_decay_from": "learning-rate decay (planned) from step", "z_dim": "latent size", "g_hidden": "G widths",
     "d_hidden": "D widths", "d_dropout": "D dropout", "latent_code": "categorical code size", "ngf": "G width (ngf)",
     "ndf": "D width (ndf)", "d_norm": "D normalisation", "seq_len": "characters per sequence", "dim": "width",
     "n_blocks": "residual blocks"}
@@ -212,6 +212,21 @@ def data_text(data) -> str:
     return re.sub(r"\((/[^()]*)\)", lambda m: f"({PurePosixPath(m.group(1)).name})", str(data))
 
 
+def decay_text(r, step=None) -> str:
+    """The learning-rate decay as this checkpoint saw it: a snapshot kept before the plan's decay began (the best of
+    a run often is) trained at constant rates, so the card says the decay was planned, not that it happened."""
+    if not r.lr_decay_from:
+        return ""
+    planned = f"linear decay to 0 from step {r.lr_decay_from:,} to {r.steps:,}"
+    if isinstance(step, int) and step <= r.lr_decay_from:
+        return f"; constant rates up to this snapshot's step {step:,} (the run's plan: {planned}, not reached)"
+    if isinstance(step, int) and step < r.steps:
+        left = (r.steps - step) / (r.steps - r.lr_decay_from)
+        return (f"; both learning rates decayed linearly from step {r.lr_decay_from:,}, to {left:.0%} of their "
+                f"value at this snapshot's step {step:,} (the plan: {planned})")
+    return f"; both learning rates decayed linearly to 0 from step {r.lr_decay_from:,} to {r.steps:,}"
+
+
 def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int | None = None) -> str:
     meta = meta or {}
     train, metrics = meta.get("training", {}), meta.get("metrics", {})
@@ -222,8 +237,7 @@ def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int 
         lines.append(f"- **Generator parameters**: {num_parameters:,}")
     lines += [f"- **Loss**: {r.loss}; Adam lr G {r.lr_g:g} / D {r.lr_d:g}, betas {tuple(r.betas)}, "
               f"{r.n_critic} D step(s) per G step, batch {r.batch}, EMA {r.ema}"
-              + (f"; both learning rates decayed linearly to 0 from step {r.lr_decay_from:,} to {r.steps:,}"
-                 if r.lr_decay_from else ""),
+              + decay_text(r, train.get("steps")),
               f"- **Data**: {entry.dataset}; licence: {entry.license}"]
     if train:
         # computed from the checkpoint's own entry; notes older exports stored (some listed settings at their

@@ -229,6 +229,11 @@ def test_learning_rates_decay_linearly_to_zero_from_lr_decay_from(tmp_path):
     assert [lr for pair in seen for lr in pair] == pytest.approx([lr * s for s in scale for lr in (1e-4, 4e-4)])
     assert t.training_info()["lr_decay_from"] == 4
     assert "decayed linearly to 0 from step 4 to 8" in model_card(t.entry, {"training": t.training_info()})
+    # a best snapshot kept before (or during) the decay says what its own step trained with
+    early = model_card(t.entry, {"training": {**t.training_info(), "steps": 3}})
+    assert "constant rates up to this snapshot's step 3" in early and "decayed linearly to 0" not in early
+    assert "to 50% of their value at this snapshot's step 6" in model_card(
+        t.entry, {"training": {**t.training_info(), "steps": 6}})
     flat = Trainer(REGISTRY["mnist-dcgan"].with_config(ngf=8, ndf=8), data, tmp_path / "flat", steps=8, batch=4,
                    device="cpu", progress=False)
     flat.train_step()
