@@ -218,13 +218,12 @@ def decay_text(r, step=None) -> str:
     if not r.lr_decay_from:
         return ""
     planned = f"linear decay to 0 from step {r.lr_decay_from:,} to {r.steps:,}"
-    if isinstance(step, int) and step <= r.lr_decay_from:
+    if not isinstance(step, int) or step >= r.steps:
+        return f"; both learning rates decayed linearly to 0 from step {r.lr_decay_from:,} to {r.steps:,}"
+    if step <= r.lr_decay_from:
         return f"; constant rates up to this snapshot's step {step:,} (the run's plan: {planned}, not reached)"
-    if isinstance(step, int) and step < r.steps:
-        left = (r.steps - step) / (r.steps - r.lr_decay_from)
-        return (f"; both learning rates decayed linearly from step {r.lr_decay_from:,}, to {left:.0%} of their "
-                f"value at this snapshot's step {step:,} (the plan: {planned})")
-    return f"; both learning rates decayed linearly to 0 from step {r.lr_decay_from:,} to {r.steps:,}"
+    return (f"; both learning rates decayed linearly from step {r.lr_decay_from:,}, to {r.lr_scale(step):.0%} of "
+            f"their value at this snapshot's step {step:,} (the plan: {planned})")
 
 
 def model_card(entry: ModelEntry, meta: dict | None = None, num_parameters: int | None = None) -> str:

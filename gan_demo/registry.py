@@ -42,6 +42,12 @@ class Recipe:
     log_every: int = 50
     sample_every: int = 500
 
+    def lr_scale(self, step: int) -> float:
+        """The learning rates' factor at `step`: 1 until lr_decay_from, then falling linearly to 0 at steps (the last
+        step trains at 1/n). The trainer sets its rates from it; a card states it for its snapshot's step."""
+        start, end = self.lr_decay_from, self.steps
+        return 1.0 if not start or step < start else max(end - step, 0) / (end - start)
+
 
 @dataclass(frozen=True)
 class ModelEntry:

@@ -270,14 +270,9 @@ class Trainer:
         """Gradient-penalty interpolation weights, drawn like the rest (global batch, this rank's rows)."""
         return torch.rand(n, *[1] * (ndim - 1), generator=self.gen, device=self.device)[self.rows]
 
-    def learning_rate_scale(self) -> float:
-        """1 until recipe.lr_decay_from, then falling linearly to 0 at recipe.steps (the last step trains at 1/n)."""
-        start, end = self.recipe.lr_decay_from, self.recipe.steps
-        return 1.0 if not start or self.step < start else max(end - self.step, 0) / (end - start)
-
     def set_learning_rates(self) -> None:
         """The optimisers' rates from the recipe at this step, so a resumed run follows the plan it is given."""
-        scale = self.learning_rate_scale()
+        scale = self.recipe.lr_scale(self.step)
         for opt, lr in ((self.opt_g, self.recipe.lr_g), (self.opt_d, self.recipe.lr_d)):
             for group in opt.param_groups:
                 group["lr"] = lr * scale
