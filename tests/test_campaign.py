@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from gan_demo.checkpoint import read_checkpoint
 from gan_demo.loss_history import read_loss_history
 from gan_demo.registry import REGISTRY
 from training.campaign import PlanError, format_status, load_plan, read_state
@@ -440,6 +441,16 @@ def test_the_export_ships_the_discriminator_of_the_best_step_and_a_warm_start_ta
         latest = torch.load(run / "resume.pt", weights_only=True)["D"]
         assert step == 20 and all(torch.equal(kept[k], best_d[k]) for k in kept)
         assert not all(torch.allclose(kept[k], latest[k].float(), rtol=1e-3, atol=1e-4) for k in kept)
+        # --latest: the step-30 snapshot, when the larger measurement prefers it (cifar10-dcgan-wide's 13,000 to
+        # the cheap metric's 7,000), ships with the discriminator of its own step and says so in its record
+        monkeypatch.setattr(ev, "evaluate", lambda *a, **k: {"classifier_fid": 15.0, "confidently_classified": 0.5})
+        assert campaign.export_best(plan, spec, out=said.append, latest=True) == weights / "mnist-gan.safetensors"
+        training = read_checkpoint(weights / "mnist-gan.safetensors")[2]["training"]
+        assert training["steps"] == 30 and training["campaign"]["latest_step"] == 30, training
+        assert training["campaign"]["score"] == 25.0 and "best_step" not in training["campaign"]
+        kept, step = read_discriminator(discriminator_file("mnist-gan"))
+        assert step == 30 and all(torch.allclose(kept[k], latest[k].float(), rtol=1e-3, atol=1e-4) for k in kept)
+        assert not (run / "latest-snapshot.safetensors").exists() and (run / campaign.BEST_FILE).is_file()
         # the resume file lost: the run warm-starts from its best snapshot with that snapshot's D
         (run / "resume.pt").unlink()
         plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("eval_every = 40", "eval_every = 10")))

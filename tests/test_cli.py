@@ -52,6 +52,7 @@ def run(capsys):
     (["evaluate", "celeba64-dcgan", "--memorisation"], "--memorisation compares Inception features: use it with --fid"),
     (["directions", "mnist-gan", "--samples", "1"], "--samples: must be at least 100, got 1"),
     (["campaign", "training/plans/cpu.toml", "--hours", "nan"], "--hours: expected a finite number"),
+    (["campaign", "training/plans/cpu.toml", "--latest"], "--latest goes with --export (nothing was started)"),
     (["push", "/no/such/run", "--repo", "a/b", "--dry-run"], "'/no/such/run': no such run folder or checkpoint"),
     (["directions", "no-such-model"], "unknown model"),
     (["directions", "/no/such/file.safetensors"], "not found"),

@@ -227,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--export", action="store_true",
                    help="export each run's best snapshot into weights/ (when it beats the shipped one), then exit")
     g.add_argument("--force", action="store_true", help="with --export: export even if it does not beat it")
+    g.add_argument("--latest", action="store_true",
+                   help="with --export: the latest snapshot instead of the best (when a larger measurement prefers "
+                        "it to the cheap metric's pick); still shipped only if it beats the shipped one")
     g.add_argument("--hours", type=_positive(float), help="stop cleanly after this wall-clock budget")
     g.add_argument("--run", action="append", help="only this run of the plan (repeatable)")
     g.add_argument("--data", help="dataset root for every run (default: the plan's, else $GAN_DEMO_DATA or ./data)")
@@ -571,6 +574,8 @@ def cmd_project(a) -> int:
 def cmd_campaign(a) -> int:
     from .campaign import PlanError, check_devices, export_best, format_status, load_plan, run_campaign, run_worker
     from .data import DataError
+    if (a.latest or a.force) and not a.export:
+        raise CLIError(f"{'--latest' if a.latest else '--force'} goes with --export (nothing was started)")
     try:
         plan = load_plan(a.plan, a.data, check_data=not a.status)
         for name in a.run or []:
@@ -583,7 +588,7 @@ def cmd_campaign(a) -> int:
         if a.export:
             for spec in plan.runs:
                 if not a.run or spec.name in a.run:
-                    export_best(plan, spec, force=a.force)
+                    export_best(plan, spec, force=a.force, latest=a.latest)
             return 0
         if a.hours is not None and a.hours * 3600 < MIN_CAMPAIGN_SECONDS:
             raise CLIError(f"--hours {a.hours:g} is under {MIN_CAMPAIGN_SECONDS} s: too short to start a run "

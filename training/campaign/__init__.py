@@ -30,7 +30,8 @@ The parts, in the order a run meets them:
     evaluation.py  the cheap metric and how it picks the best snapshot
     state.py       a run folder's campaign.json and its lock
     status.py      --status
-    ship.py        --export: the full measurement against the shipped checkpoint, and shipping
+    ship.py        --export: the full measurement against the shipped checkpoint, and shipping (--latest: the
+                   latest snapshot rather than the best)
 """
 from .evaluation import headline, headline_value, metric_value, replaces_best, rescore_best, targets_missed
 from .plan import Plan, PlanError, RunSpec, load_plan

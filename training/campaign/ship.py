@@ -10,7 +10,7 @@ from gan_demo.registry import ModelEntry
 
 from .evaluation import headline, headline_value, targets_missed
 from .plan import HIGHER_IS_BETTER, LOWER_IS_BETTER, Plan, RunSpec
-from .state import BEST_D_FILE, BEST_FILE, checkpoint_identity, read_state
+from .state import BEST_D_FILE, BEST_FILE, checkpoint_identity, read_state, save_snapshot
 
 
 def _shipped_meta(entry: ModelEntry) -> dict | None:
@@ -88,19 +88,44 @@ def measured_text(metrics: dict) -> str:
                      if isinstance(metrics.get(k), (int, float))) or "-"
 
 
-def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Path | None:
-    """The run's best snapshot → weights/ (fp16, directions, card, loss curve, animation), measured with the full
-    metric (10,000 digits for MNIST; FID/KID for images; n-gram JSD for text) and shipped only if it beats the
-    shipped checkpoint on that metric (or `force`)."""
+def _latest_snapshot(plan: Plan, spec: RunSpec) -> Path | None:
+    """The run's latest snapshot (the generator it wrote at its last evaluation or stop) as a campaign snapshot
+    beside it, recording its step and cheap metric like the best one: the file, or None when there is none."""
+    from gan_demo.checkpoint import CheckpointError, read_checkpoint
+    from ..runlog import RunFolder
+    run_dir = plan.run_dir(spec)
+    src = RunFolder(run_dir).checkpoint
+    try:
+        step = int((read_checkpoint(src)[2].get("training") or {}).get("steps", 0))
+    except (CheckpointError, FileNotFoundError):
+        return None
+    state = read_state(run_dir)
+    rec = next((e for e in reversed(state.get("evaluations", [])) if e.get("step") == step), {})
+    save_snapshot(src, run_dir / LATEST_FILE, plan, spec, state, step, rec.get("score"), rec.get("metrics") or {},
+                  kept_as="latest_step")
+    return run_dir / LATEST_FILE
+
+
+LATEST_FILE = "latest-snapshot.safetensors"
+
+
+def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print, latest: bool = False) -> Path | None:
+    """The run's best snapshot (`latest`: its latest one, for when a larger measurement prefers it to the cheap
+    metric's best) → weights/ (fp16, directions, card, loss curve, animation), measured with the full metric (10,000
+    digits for MNIST; FID/KID for images; n-gram JSD for text) and shipped only if it beats the shipped checkpoint on
+    that metric (or `force`). The discriminator of the same step ships beside it."""
     from ..export import export_run
     from ..metrics.evaluate import evaluate
     run_dir = plan.run_dir(spec)
-    if not (run_dir / BEST_FILE).is_file():
-        out(f"{spec.name}: nothing to export yet (no evaluated snapshot)")
+    source = _latest_snapshot(plan, spec) if latest else run_dir / BEST_FILE
+    if source is None or not source.is_file():
+        out(f"{spec.name}: nothing to export yet (no {'snapshot' if latest else 'evaluated snapshot'})")
         keep_discriminator(plan, spec, out)
         return None
     staged = run_dir / "export-candidate.safetensors"
-    export_run(run_dir, to=staged, source=BEST_FILE)
+    export_run(run_dir, to=staged, source=source.name)
+    if latest:
+        source.unlink()
     shipped = shipped_metrics(spec.entry)
     n, ref_images = export_protocol(spec, shipped)
     if ref_images is not None:
@@ -131,7 +156,7 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print) -> Pa
         src.unlink()
     ship_run_files(run_dir, dest.parent, spec.entry.name)
     # so a run that loses its folder keeps its D: the one of the shipped snapshot's step
-    ship_discriminator(run_dir, spec.entry.name, dest.parent, snapshot=run_dir / BEST_D_FILE)
+    ship_discriminator(run_dir, spec.entry.name, dest.parent, snapshot=None if latest else run_dir / BEST_D_FILE)
     readme_grid(spec.entry, dest)
     met = (f"; targets met {len(spec.targets) - missed[0]}/{len(spec.targets)}, shipped was "
            f"{len(spec.targets) - missed[1]}/{len(spec.targets)}" if missed else "")

@@ -38,6 +38,21 @@ def last_log(run_dir: Path) -> dict:
     return log[-1] if log else {}
 
 
+def save_snapshot(src: Path, dest: Path, plan: "Plan", spec: RunSpec, state: dict, step: int, score, metrics: dict,
+                  kept_as: str = "best_step") -> None:
+    """A run checkpoint `src` → `dest` with what the campaign knows of it in its training record (plan, run, the
+    step it was kept at — `kept_as` says why: "best_step", or "latest_step" for `--export --latest` — and its cheap
+    metric; the warm start, if any), so that the exported card says where it came from."""
+    from gan_demo.checkpoint import read_checkpoint, save_checkpoint
+    entry, tensors, meta = read_checkpoint(src)
+    training = {**(meta.get("training") or {}),
+                "campaign": {"plan": plan.name, "run": f"{plan.name}/{spec.name}", kept_as: step,
+                             "headline": state.get("headline"), "score": score, "eval_samples": spec.eval_samples}}
+    if state.get("warm_start"):
+        training["warm_start"] = state["warm_start"]
+    save_checkpoint(dest, entry, tensors, training=training, metrics=metrics)
+
+
 def checkpoint_identity(meta: dict) -> dict:
     """Which checkpoint this is, from its metadata: its step count and when its training finished."""
     training = meta.get("training") or {}

@@ -12,7 +12,8 @@ from pathlib import Path
 from .evaluation import eval_sample_count, headline, metric_value, quick_eval, recounted, replaces_best, \
     rescore_best, score_text
 from .plan import Plan, RunSpec
-from .state import BEST_D_FILE, BEST_FILE, checkpoint_identity, is_finished, lock_run, read_state, write_state
+from .state import BEST_D_FILE, BEST_FILE, checkpoint_identity, is_finished, lock_run, read_state, save_snapshot, \
+    write_state
 
 WARMUP_SAVE_EVERY = 50        # a fresh discriminator's warm-up is saved this often (on a CPU: every few minutes)
 BUSY = 3                      # a worker's exit code when another process already trains its run
@@ -79,7 +80,7 @@ def _load_kept_discriminator(trainer, name: str, path: Path | None = None) -> tu
 
 def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
     import torch
-    from gan_demo.checkpoint import read_checkpoint, save_checkpoint
+    from gan_demo.checkpoint import read_checkpoint
     from ..data import load_dataset
     from ..export import save_discriminator
     from ..loop import Trainer, TrainingError
@@ -161,14 +162,7 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
             _say(run_dir, f"evaluations now use {eval_sample_count(rec)} samples, the best so far used "
                           f"{eval_sample_count(best)}: the best restarts from this one")
         if replaces_best(best, rec, spec.targets):
-            entry, tensors, meta = read_checkpoint(path)
-            training = {**(meta.get("training") or {}),
-                        "campaign": {"plan": plan.name, "run": f"{plan.name}/{spec.name}", "best_step": trainer.step,
-                                     "headline": state["headline"], "score": score,
-                                     "eval_samples": spec.eval_samples}}
-            if state.get("warm_start"):
-                training["warm_start"] = state["warm_start"]
-            save_checkpoint(run_dir / BEST_FILE, entry, tensors, training=training, metrics=m)
+            save_snapshot(path, run_dir / BEST_FILE, plan, spec, state, trainer.step, score, m)
             # its D too: an export ships the discriminator of the shipped step, not the latest (cifar10-dcgan's
             # best was at 20,000, its export at 22,177, when D had won and the samples had collapsed)
             save_discriminator(trainer.D.state_dict(), trainer.step, spec.entry.name, run_dir / BEST_D_FILE)
