@@ -451,6 +451,11 @@ def test_the_export_ships_the_discriminator_of_the_best_step_and_a_warm_start_ta
         kept, step = read_discriminator(discriminator_file("mnist-gan"))
         assert step == 30 and all(torch.allclose(kept[k], latest[k].float(), rtol=1e-3, atol=1e-4) for k in kept)
         assert not (run / "latest-snapshot.safetensors").exists() and (run / campaign.BEST_FILE).is_file()
+        assert not any("note:" in line for line in said), said        # G and D of one step: nothing to say
+        # a generator snapshot older than the resume file (a run killed between saves): the export says so
+        (run / "generator.safetensors").write_bytes((run / campaign.BEST_FILE).read_bytes())
+        assert campaign.export_best(plan, spec, out=said.append, latest=True, force=True)
+        assert any("resume file's, of step 30 (the generator's: 20)" in line for line in said), said
         # the resume file lost: the run warm-starts from its best snapshot with that snapshot's D
         (run / "resume.pt").unlink()
         plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("eval_every = 40", "eval_every = 10")))

@@ -88,9 +88,13 @@ def measured_text(metrics: dict) -> str:
                      if isinstance(metrics.get(k), (int, float))) or "-"
 
 
-def _latest_snapshot(plan: Plan, spec: RunSpec) -> Path | None:
+LATEST_FILE = "latest-snapshot.safetensors"     # --export --latest's candidate, written and read by one export
+
+
+def _latest_snapshot(plan: Plan, spec: RunSpec) -> tuple[Path | None, int]:
     """The run's latest snapshot (the generator it wrote at its last evaluation or stop) as a campaign snapshot
-    beside it, recording its step and cheap metric like the best one: the file, or None when there is none."""
+    beside it, recording its step and cheap metric like the best one: (the file, its step), (None, 0) when there is
+    none."""
     from gan_demo.checkpoint import CheckpointError, read_checkpoint
     from ..runlog import RunFolder
     run_dir = plan.run_dir(spec)
@@ -98,15 +102,12 @@ def _latest_snapshot(plan: Plan, spec: RunSpec) -> Path | None:
     try:
         step = int((read_checkpoint(src)[2].get("training") or {}).get("steps", 0))
     except (CheckpointError, FileNotFoundError):
-        return None
+        return None, 0
     state = read_state(run_dir)
     rec = next((e for e in reversed(state.get("evaluations", [])) if e.get("step") == step), {})
     save_snapshot(src, run_dir / LATEST_FILE, plan, spec, state, step, rec.get("score"), rec.get("metrics") or {},
                   kept_as="latest_step")
-    return run_dir / LATEST_FILE
-
-
-LATEST_FILE = "latest-snapshot.safetensors"
+    return run_dir / LATEST_FILE, step
 
 
 def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print, latest: bool = False) -> Path | None:
@@ -117,7 +118,7 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print, lates
     from ..export import export_run
     from ..metrics.evaluate import evaluate
     run_dir = plan.run_dir(spec)
-    source = _latest_snapshot(plan, spec) if latest else run_dir / BEST_FILE
+    source, latest_step = _latest_snapshot(plan, spec) if latest else (run_dir / BEST_FILE, None)
     if source is None or not source.is_file():
         out(f"{spec.name}: nothing to export yet (no {'snapshot' if latest else 'evaluated snapshot'})")
         keep_discriminator(plan, spec, out)
@@ -148,7 +149,7 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print, lates
     # ship the staged file (its directions measured once), with the full metrics, and the run's curves
     from gan_demo.checkpoint import atomic_write
     from gan_demo.generator import weights_dir
-    from ..export import ship_discriminator, ship_run_files, update_metrics
+    from ..export import read_discriminator, ship_discriminator, ship_run_files, update_metrics
     update_metrics(str(staged), full)
     dest = weights_dir() / spec.entry.weights_file
     for src, to in ((staged, dest), (staged.with_suffix(".md"), dest.with_suffix(".md"))):
@@ -156,7 +157,11 @@ def export_best(plan: Plan, spec: RunSpec, force: bool = False, out=print, lates
         src.unlink()
     ship_run_files(run_dir, dest.parent, spec.entry.name)
     # so a run that loses its folder keeps its D: the one of the shipped snapshot's step
-    ship_discriminator(run_dir, spec.entry.name, dest.parent, snapshot=None if latest else run_dir / BEST_D_FILE)
+    kept_d = ship_discriminator(run_dir, spec.entry.name, dest.parent,
+                                snapshot=None if latest else run_dir / BEST_D_FILE)
+    if latest and kept_d is not None and (d_step := read_discriminator(kept_d)[1]) != latest_step:
+        out(f"{spec.name}: note: the discriminator kept beside it is the resume file's, of step {d_step} (the "
+            f"generator's: {latest_step})")
     readme_grid(spec.entry, dest)
     met = (f"; targets met {len(spec.targets) - missed[0]}/{len(spec.targets)}, shipped was "
            f"{len(spec.targets) - missed[1]}/{len(spec.targets)}" if missed else "")
