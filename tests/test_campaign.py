@@ -413,7 +413,7 @@ def test_a_run_continuing_the_shipped_generator_keeps_its_discriminator_when_it_
 
 
 def test_the_export_ships_the_discriminator_of_the_best_step_and_a_warm_start_takes_it_back(
-        tmp_path, mnist_root, monkeypatch):
+        tmp_path, mnist_root, monkeypatch, capsys):
     """The best snapshot is often not the last one (GAN quality falls late); its D is kept with it, so the export
     ships G and D of one step (cifar10-dcgan shipped G of 20,000 beside the D of 22,177, which had won by then)."""
     from training import campaign
@@ -456,6 +456,11 @@ def test_the_export_ships_the_discriminator_of_the_best_step_and_a_warm_start_ta
         (run / "generator.safetensors").write_bytes((run / campaign.BEST_FILE).read_bytes())
         assert campaign.export_best(plan, spec, out=said.append, latest=True, force=True)
         assert any("resume file's, of step 30 (the generator's: 20)" in line for line in said), said
+        # an unreadable latest snapshot: one line naming the file, not "nothing to export" and not a stack trace
+        (run / "generator.safetensors").write_bytes(b"not a checkpoint")
+        assert main(["campaign", str(plan.path), "--data", str(mnist_root.parent), "--export", "--latest"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "generator.safetensors" in err[0], err
         # the resume file lost: the run warm-starts from its best snapshot with that snapshot's D
         (run / "resume.pt").unlink()
         plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("eval_every = 40", "eval_every = 10")))

@@ -572,6 +572,7 @@ def cmd_project(a) -> int:
 
 
 def cmd_campaign(a) -> int:
+    from gan_demo.checkpoint import CheckpointError
     from .campaign import PlanError, check_devices, export_best, format_status, load_plan, run_campaign, run_worker
     from .data import DataError
     if (a.latest or a.force) and not a.export:
@@ -596,7 +597,7 @@ def cmd_campaign(a) -> int:
         check_devices(plan, a.run)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         return run_campaign(plan, a.hours, a.run)
-    except (PlanError, DataError) as e:
+    except (PlanError, DataError, CheckpointError) as e:     # CheckpointError: --export met an unreadable snapshot
         raise CLIError(str(e)) from None
 
 

@@ -95,14 +95,13 @@ def _latest_snapshot(plan: Plan, spec: RunSpec) -> tuple[Path | None, int]:
     """The run's latest snapshot (the generator it wrote at its last evaluation or stop) as a campaign snapshot
     beside it, recording its step and cheap metric like the best one: (the file, its step), (None, 0) when there is
     none."""
-    from gan_demo.checkpoint import CheckpointError, read_checkpoint
+    from gan_demo.checkpoint import read_checkpoint
     from ..runlog import RunFolder
     run_dir = plan.run_dir(spec)
     src = RunFolder(run_dir).checkpoint
-    try:
-        step = int((read_checkpoint(src)[2].get("training") or {}).get("steps", 0))
-    except (CheckpointError, FileNotFoundError):
+    if not src.is_file():
         return None, 0
+    step = int((read_checkpoint(src)[2].get("training") or {}).get("steps", 0))   # unreadable: CheckpointError
     state = read_state(run_dir)
     rec = next((e for e in reversed(state.get("evaluations", [])) if e.get("step") == step), {})
     save_snapshot(src, run_dir / LATEST_FILE, plan, spec, state, step, rec.get("score"), rec.get("metrics") or {},
