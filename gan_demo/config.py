@@ -53,12 +53,15 @@ class MLPConfig(ArchConfig):
     channels: int
     num_classes: int = 0                         # > 0: conditional (one-hot label joined to z and to D's input)
     g_hidden: tuple = (128, 256, 512)            # generator widths, Linear + BatchNorm1d + ReLU each
-    d_hidden: tuple = (512, 256, 128)            # discriminator widths, Linear + LeakyReLU each
+    d_hidden: tuple = (512, 256, 128)            # discriminator widths, Linear (+ norm) + LeakyReLU each
     d_dropout: float = 0.0                       # dropout after each of D's blocks while training (as in the GAN paper)
+    d_norm: str = "none"                         # one of D_NORMS
     latent_code: int = 0                         # > 0: a categorical code read from z (see models.common.read_code)
 
 
-D_NORMS = ("batch", "none")          # the DCGAN discriminator's normalisation
+# the discriminator's normalisation: batch norm in its inner blocks, none, or spectral normalisation of every layer
+# (Miyato et al. 2018: each weight divided by its largest singular value, so D is 1-Lipschitz per layer)
+D_NORMS = ("batch", "none", "spectral")
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ arch = {g_hidden = [32, 64, 128], d_hidden = [128, 64, 32]}
     ('[[run]]\nmodel = "mnist-gan"\narch = {ngf = 8}\n', "'ngf' is not an architecture setting"),
     ('[[run]]\nmodel = "mnist-dcgan"\narch = {z_dim = 64}\n', "'z_dim' is not an architecture setting a plan may"),
     ('[[run]]\nmodel = "mnist-gan"\narch = {g_hidden = [64, 128]}\n', "changes the shape of mnist-gan's network"),
-    ('[[run]]\nmodel = "mnist-dcgan"\narch = {d_norm = "layer"}\n', "arch.d_norm must be one of batch, none"),
+    ('[[run]]\nmodel = "mnist-dcgan"\narch = {d_norm = "layer"}\n', "d_norm='layer' must be one of batch, none, spectral"),
     ('[[run]]\nmodel = "mnist-dcgan"\narch = {latent_code = 101}\n', "latent_code=101 reads more entries than z"),
     ('[[run]]\nmodel = "mnist-gan"\narch = {d_dropout = 1.5}\n', "d_dropout=1.5 must be a probability from 0"),
     ('[[run]]\nmodel = "mnist-gan"\narch = {d_dropout = "some"}\n', "arch.d_dropout = 'some' changes the shape"),

@@ -128,6 +128,35 @@ def test_mlp_discriminator_dropout_acts_while_training_only_and_leaves_g_and_d_w
         build_discriminator(e.arch, e.with_config(d_dropout=1.0).config)
 
 
+@pytest.mark.parametrize("name", ["mnist-gan", "cifar10-dcgan"])
+def test_spectral_norm_discriminator_keeps_each_layer_1_lipschitz_and_is_seeded_like_the_plain_one(name):
+    e = REGISTRY[name]
+    seeded = lambda config: build_discriminator(e.arch, config, torch.Generator().manual_seed(0))
+    D, plain = seeded(e.with_config(d_norm="spectral").config), seeded(e.with_config(d_norm="none").config)
+    layers = [m for m in D.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    assert layers and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    assert not _layers(D, nn.BatchNorm1d) and not _layers(D, nn.BatchNorm2d)
+    originals = [m.parametrizations.weight.original for m in layers]
+    plain_weights = [m.weight for m in plain.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    assert all(torch.equal(a, b) for a, b in zip(originals, plain_weights))     # init_weights reached the original
+    with torch.no_grad():                                                       # whatever the weights' scale
+        for w in originals:
+            w.mul_(5.0)
+    x = torch.randn(8, *e.output_shape)
+    for _ in range(100):                                                        # the power iteration runs in train mode
+        D(x)
+    sigmas = [torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2).item() for m in layers]
+    assert sigmas == pytest.approx([1.0] * len(layers), abs=0.02)
+    with pytest.raises(ValueError, match="d_norm='layer' must be one of batch, none, spectral"):
+        build_discriminator(e.arch, e.with_config(d_norm="layer").config)
+
+
+def test_mlp_discriminator_batch_norm_skips_the_first_block_as_dcgan_does():
+    e = REGISTRY["mnist-gan"]
+    D = build_discriminator(e.arch, e.with_config(d_norm="batch").config)
+    assert [m.num_features for m in _layers(D, nn.BatchNorm1d)] == list(e.config.d_hidden[1:])
+
+
 def test_weights_are_initialised_from_n_0_002():
     e = REGISTRY["celeba64-dcgan"]
     torch.manual_seed(0)

@@ -8,7 +8,7 @@ MAX_PARAMETERS, so that no file can make the server allocate gigabytes or build 
 import torch
 from torch import nn
 
-from ..config import config_from_dict
+from ..config import D_NORMS, config_from_dict
 from .common import init_weights
 from .dcgan import DCDiscriminator, DCGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
@@ -51,6 +51,9 @@ def check_config(arch: str, config, part: int = 0) -> None:
     p = config.get("d_dropout", 0.0)
     if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p < 1:
         raise ValueError(f"architecture config d_dropout={str(p)[:40]} must be a probability from 0 to below 1")
+    if "d_norm" in config and config["d_norm"] not in D_NORMS:
+        raise ValueError(f"architecture config d_norm={str(config['d_norm'])[:40]!r} must be one of "
+                         f"{', '.join(D_NORMS)}")
     if config.get("latent_code", 0) > config.get("z_dim", 1):
         raise ValueError(f"architecture config latent_code={config['latent_code']} reads more entries than z has "
                          f"(z_dim={config.get('z_dim')})")

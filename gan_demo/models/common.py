@@ -1,6 +1,7 @@
 """Pieces shared by the model zoo."""
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 
 def init_weights(module: nn.Module, generator: torch.Generator | None = None) -> None:
@@ -8,12 +9,19 @@ def init_weights(module: nn.Module, generator: torch.Generator | None = None) ->
     zoo's models is set here, drawn from `generator` (else torch's global generator)."""
     for m in module.modules():
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
-            nn.init.normal_(m.weight, 0.0, 0.02, generator=generator)
+            weight = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+            nn.init.normal_(weight, 0.0, 0.02, generator=generator)
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             nn.init.normal_(m.weight, 1.0, 0.02, generator=generator)
             nn.init.zeros_(m.bias)
+
+
+def normalised(layer: nn.Module, d_norm: str) -> nn.Module:
+    """A discriminator layer under d_norm "spectral" (its weight divided by its largest singular value, estimated by
+    one power iteration per training forward pass; Miyato et al. 2018), else the layer itself."""
+    return nn.utils.parametrizations.spectral_norm(layer) if d_norm == "spectral" else layer
 
 
 def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:

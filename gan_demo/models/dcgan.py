@@ -3,7 +3,8 @@
 Generator: z (as a 1×1 map) → ConvTranspose 4×4 → (BN, ReLU, stride-2 ConvTranspose)… → tanh. The widths halve
 at each upsampling from `ngf·2^(k-1)`. For 28×28 the second layer uses a 3×3 kernel (4→7), as in the reference.
 Discriminator: the mirror image with LeakyReLU(0.2); batch norm in every block but the first and the last
-(`d_norm="batch"`), or none at all for a WGAN-GP critic (`d_norm="none"`, the gradient penalty is per sample).
+(`d_norm="batch"`), none at all for a WGAN-GP critic (`d_norm="none"`, the gradient penalty is per sample), or
+every convolution spectrally normalised (`d_norm="spectral"`).
 Conditional (`num_classes>0`): the one-hot label joins z in G and enters D as constant label maps.
 With a latent code (`latent_code=k`, see common.read_code) D has a second head that reads the code back (k logits).
 """
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from ..config import DCGANConfig
-from .common import GeneratorBase, init_weights, one_hot
+from .common import GeneratorBase, init_weights, normalised, one_hot
 
 
 def _spatial_plan(resolution: int) -> list[tuple[int, int]]:
@@ -57,12 +58,12 @@ class DCDiscriminator(nn.Module):
         layers = []
         for i, (k, p) in enumerate(plan):
             out = ndf * 2 ** i
-            layers.append(nn.Conv2d(width, out, k, 2, p, bias=not (batch_norm and i > 0)))
+            layers.append(normalised(nn.Conv2d(width, out, k, 2, p, bias=not (batch_norm and i > 0)), config.d_norm))
             if batch_norm and i > 0:
                 layers.append(nn.BatchNorm2d(out))
             layers.append(nn.LeakyReLU(0.2, True))
             width = out
-        layers.append(nn.Conv2d(width, 1, 4, 1, 0))                  # 4×4 → one logit / critic score
+        layers.append(normalised(nn.Conv2d(width, 1, 4, 1, 0), config.d_norm))    # 4×4 → one logit / critic score
         self.net = nn.Sequential(*layers)
         self.code_head = nn.Conv2d(width, config.latent_code, 4, 1, 0) if config.latent_code else None
         init_weights(self)

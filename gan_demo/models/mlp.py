@@ -1,6 +1,7 @@
 """Vanilla (and one-hot conditional) GAN: multilayer perceptrons, as in the reference write-ups.
 
-G: Linear + BatchNorm1d + ReLU blocks, tanh output.  D: Linear + LeakyReLU(0.2) (+ Dropout) blocks, one logit
+G: Linear + BatchNorm1d + ReLU blocks, tanh output.  D: Linear + LeakyReLU(0.2) (+ Dropout) blocks, one logit, its
+inner blocks batch-normalised with `d_norm="batch"` or every Linear spectrally normalised with `d_norm="spectral"`
 (the sigmoid lives in the loss as BCE-with-logits, which is the same function, computed stably).
 A conditional model concatenates the one-hot label to z and to the flattened image. With a latent code
 (`latent_code=k`, see common.read_code) D has a second head that reads the code back (k logits).
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from ..config import MLPConfig
-from .common import GeneratorBase, init_weights, one_hot
+from .common import GeneratorBase, init_weights, normalised, one_hot
 
 
 class MLPGenerator(GeneratorBase):
@@ -37,12 +38,15 @@ class MLPDiscriminator(nn.Module):
         self.num_classes = config.num_classes
         width = config.channels * config.resolution ** 2 + self.num_classes
         layers = []
-        for h in config.d_hidden:
-            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, True)]
+        for i, h in enumerate(config.d_hidden):
+            layers.append(normalised(nn.Linear(width, h), config.d_norm))
+            if config.d_norm == "batch" and i > 0:            # as the DCGAN discriminator: not on the first block
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(nn.LeakyReLU(0.2, True))
             if config.d_dropout:
                 layers.append(nn.Dropout(config.d_dropout))
             width = h
-        layers.append(nn.Linear(width, 1))
+        layers.append(normalised(nn.Linear(width, 1), config.d_norm))
         self.net = nn.Sequential(*layers)
         self.code_head = nn.Linear(width, config.latent_code) if config.latent_code else None
         init_weights(self)

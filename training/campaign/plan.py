@@ -9,7 +9,6 @@ import tomllib
 from pathlib import Path
 
 from gan_demo.checkpoint import FREE_CONFIG_KEYS, free_setting
-from gan_demo.config import D_NORMS
 from gan_demo.models import check_config
 from gan_demo.registry import REGISTRY, ModelEntry
 
@@ -223,8 +222,6 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
         if not free_setting(k, v, entry.config[k]):
             raise PlanError(f"{where}: arch.{k} = {v!r} changes the shape of {entry.name}'s network, not its width "
                             f"(the registry's: {entry.config[k]!r})")
-        if k == "d_norm" and v not in D_NORMS:
-            raise PlanError(f"{where}: arch.d_norm must be one of {', '.join(D_NORMS)}, not {v!r}")
     entry = dataclasses.replace(entry, config={**entry.config, **arch},
                                 recipe=dataclasses.replace(entry.recipe, **recipe))
     try:                            # sizes in bounds, a code no longer than z: what building the networks checks
