@@ -60,6 +60,7 @@ class MLPConfig(ArchConfig):
 
 
 # the discriminator's normalisation: batch norm in its inner blocks, none, or spectral normalisation of every layer
+# but the latent-code head
 # (Miyato et al. 2018: each weight divided by its largest singular value, so D is 1-Lipschitz per layer)
 D_NORMS = ("batch", "none", "spectral")
 

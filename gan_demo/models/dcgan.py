@@ -4,7 +4,7 @@ Generator: z (as a 1×1 map) → ConvTranspose 4×4 → (BN, ReLU, stride-2 Conv
 at each upsampling from `ngf·2^(k-1)`. For 28×28 the second layer uses a 3×3 kernel (4→7), as in the reference.
 Discriminator: the mirror image with LeakyReLU(0.2); batch norm in every block but the first and the last
 (`d_norm="batch"`), none at all for a WGAN-GP critic (`d_norm="none"`, the gradient penalty is per sample), or
-every convolution spectrally normalised (`d_norm="spectral"`).
+every convolution but the code head's spectrally normalised (`d_norm="spectral"`).
 Conditional (`num_classes>0`): the one-hot label joins z in G and enters D as constant label maps.
 With a latent code (`latent_code=k`, see common.read_code) D has a second head that reads the code back (k logits).
 """
