@@ -1,7 +1,8 @@
 """Vanilla (and one-hot conditional) GAN: multilayer perceptrons, as in the reference write-ups.
 
 G: Linear + BatchNorm1d + ReLU blocks, tanh output.  D: Linear + LeakyReLU(0.2) (+ Dropout) blocks, one logit, its
-inner blocks batch-normalised with `d_norm="batch"` or its Linear layers (the code head aside) spectrally normalised with `d_norm="spectral"`
+inner blocks batch-normalised with `d_norm="batch"` or its Linear layers (the code head aside) spectrally normalised
+with `d_norm="spectral"`
 (the sigmoid lives in the loss as BCE-with-logits, which is the same function, computed stably).
 A conditional model concatenates the one-hot label to z and to the flattened image. With a latent code
 (`latent_code=k`, see common.read_code) D has a second head that reads the code back (k logits).
