@@ -174,6 +174,19 @@ def test_overrides_reach_the_entry(tmp_path):
     assert spec.eval_every == 40 and spec.save_every == 10
 
 
+def test_threads_on_the_command_line_reach_every_run_and_its_worker(tmp_path, monkeypatch):
+    from training.campaign import runner
+    path = write_plan(tmp_path, TOY_RUN + '[[run]]\nname = "b"\nmodel = "mnist-gan"\nthreads = 3\n', "threads = 2")
+    assert [s.threads for s in load_plan(path).runs] == [2, 3]              # the plan's, without the option
+    plan = load_plan(path, threads=1)
+    assert [s.threads for s in plan.runs] == [1, 1]
+    started = {}
+    monkeypatch.setattr(runner.subprocess, "Popen", lambda cmd, **kw: started.update(cmd=cmd, env=kw["env"]))
+    runner._spawn(plan, plan.runs[1], None)
+    cmd = started["cmd"]
+    assert cmd[cmd.index("--threads") + 1] == "1" and started["env"]["OMP_NUM_THREADS"] == "1"   # the worker re-reads it
+
+
 def _campaign(plan, data, *extra):
     return subprocess.Popen([sys.executable, "-m", "training", "campaign", str(plan), "--data", str(data), *extra],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -233,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hours", type=_positive(float), help="stop cleanly after this wall-clock budget")
     g.add_argument("--run", action="append", help="only this run of the plan (repeatable)")
     g.add_argument("--data", help="dataset root for every run (default: the plan's, else $GAN_DEMO_DATA or ./data)")
+    g.add_argument("--threads", type=_positive(int),
+                   help="CPU threads for each run this time (default: the plan's), e.g. 1 to share the cores")
     g.add_argument("--worker", help=argparse.SUPPRESS)           # internal: one run in this process
     g.add_argument("--deadline", type=float, help=argparse.SUPPRESS)
 
@@ -578,7 +580,7 @@ def cmd_campaign(a) -> int:
     if (a.latest or a.force) and not a.export:
         raise CLIError(f"{'--latest' if a.latest else '--force'} goes with --export (nothing was started)")
     try:
-        plan = load_plan(a.plan, a.data, check_data=not a.status)
+        plan = load_plan(a.plan, a.data, check_data=not a.status, threads=a.threads)
         for name in a.run or []:
             plan.get(name)
         if a.worker:

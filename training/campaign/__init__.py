@@ -10,9 +10,10 @@ A plan is a small TOML file (see training/plans/cpu.toml):
                                  (widths, d_norm), eval_every, eval_samples, hours (budget per invocation), threads,
                                  device, seed, save_every, sample_every, log_every, targets, start_from, d_warmup
 
-Each run trains in its own worker process (`--threads` each) in RUNS_DIR/<name>/: the Trainer's files plus
-`campaign.json` (evaluations, best, warm start), `best.safetensors` (the best snapshot's generator) and
-`best-discriminator.safetensors` (its discriminator, which an export ships beside it). The worker
+Each run trains in its own worker process (`threads` each; the command's `--threads N` overrides the plan's) in
+RUNS_DIR/<name>/: the Trainer's files plus `campaign.json` (evaluations, best, warm start), `best.safetensors` (the
+best snapshot's generator) and `best-discriminator.safetensors` (its discriminator, which an export ships beside
+it). The worker
 trains up to the next evaluation step, measures the snapshot with a cheap metric (lower is better), keeps it when it
 is the best so far, and goes on; resume files are saved every `save_every` steps, so killing it at any moment loses
 at most that much work. Run it again and every run continues; finished runs are skipped. A run folder that vanished

@@ -58,6 +58,7 @@ class Plan:
     parallel: int
     data: str | None
     runs: list[RunSpec]
+    threads: int | None = None        # `--threads`: every run's threads for this invocation, over the plan's
 
     def run_dir(self, spec: RunSpec) -> Path:
         return self.runs_dir / spec.name
@@ -120,9 +121,9 @@ def _table(path, section, value, kind=dict):
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-def load_plan(path, data: str | None = None, check_data: bool = True) -> Plan:
-    """Read and check a plan completely (every error before any run starts). `data` overrides the plan's;
-    `check_data=False` (for --status) skips looking for the datasets."""
+def load_plan(path, data: str | None = None, check_data: bool = True, threads: int | None = None) -> Plan:
+    """Read and check a plan completely (every error before any run starts). `data` and `threads` override the
+    plan's (threads: for every run); `check_data=False` (for --status) skips looking for the datasets."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -162,13 +163,15 @@ def load_plan(path, data: str | None = None, check_data: bool = True) -> Plan:
         if not isinstance(model, str) or model not in REGISTRY:
             raise PlanError(f"{where}: unknown model {model!r} (known: {', '.join(REGISTRY)})")
         spec = _spec(where, run, REGISTRY[model], camp)
+        if threads is not None:
+            spec = dataclasses.replace(spec, threads=threads)
         if spec.name in seen:
             raise PlanError(f"{where}: two runs are named '{spec.name}' (give one a name = …)")
         seen.add(spec.name)
         specs.append(spec)
     if check_data:
         _check_data(path, specs, data)
-    return Plan(path, name, runs_dir, parallel, data, specs)
+    return Plan(path, name, runs_dir, parallel, data, specs, threads)
 
 
 def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:

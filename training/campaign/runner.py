@@ -104,6 +104,8 @@ def _spawn(plan: Plan, s: RunSpec, deadline: float | None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "training", "campaign", str(plan.path), "--worker", s.name]
     if plan.data is not None:
         cmd += ["--data", str(plan.data)]
+    if plan.threads is not None:
+        cmd += ["--threads", str(plan.threads)]
     if deadline is not None:
         cmd += ["--deadline", f"{deadline:.0f}"]
     env = {**os.environ, "OMP_NUM_THREADS": str(s.threads), "MKL_NUM_THREADS": str(s.threads)}
