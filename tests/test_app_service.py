@@ -327,6 +327,21 @@ def test_the_overview_gives_each_model_its_quality_and_training(tmp_path, monkey
     assert rows["text-wgangp"] == ("not available: text-wgangp.safetensors not found in the weights folder", "", "")
 
 
+def test_the_line_under_a_menu_gives_the_chosen_models_quality_training_and_licence(tmp_path, monkeypatch):
+    from training.export import update_metrics
+    make_tiny_weights(tmp_path, ["mnist-gan", "celeba64-dcgan"], directions=False)
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path))
+    update_metrics("celeba64-dcgan", {"fid": 30.94, "fid_samples": 10000})
+    store = service.ModelStore(device="cpu")
+    assert service.model_line("celeba64-dcgan", store) == \
+        "FID 30.9 (10,000 samples) · trained 0 steps · non-commercial research use only (CelebA)"
+    assert service.model_line("mnist-gan", store) == "quality not measured · trained 0 steps"   # no licence note
+    assert service.model_line("cifar10-dcgan", store) == \
+        "cifar10-dcgan: not available: cifar10-dcgan.safetensors not found in the weights folder"
+    for bad in ("no-such-model", None, "my-run:0123456789abcdef", 7):     # a menu value never raises
+        assert service.model_line(bad, store) == ""
+
+
 def test_training_summary_says_how_long_and_on_what():
     from gan_demo.model_card import quality_summary, training_summary
     assert training_summary({"steps": 43000, "hardware": "CPU (AMD EPYC, 1 threads)", "wall_time_s": 19080}) \

@@ -72,6 +72,18 @@ def test_page_generates_picks_and_explores_without_console_errors(page):
     assert page.errors == [], page.errors
 
 
+def test_choosing_a_model_redraws_the_grid_and_shows_its_quality_line(page):
+    page.wait_for_selector("#faces-gallery img")
+    line = page.locator("#faces-model-line")
+    assert "celeba64-dcgan" not in line.inner_text() and "non-commercial research use only" in line.inner_text()
+    first = page.locator("#faces-gallery img").first.get_attribute("src")
+    page.locator("#faces-model input").click()
+    page.get_by_role("option", name="mnist-dcgan", exact=True).click()
+    page.wait_for_function("(src) => document.querySelector('#faces-gallery img').src !== src", arg=first)
+    page.wait_for_function("() => !document.querySelector('#faces-model-line').innerText.includes('CelebA')")
+    assert "trained" in line.inner_text() and page.errors == [], page.errors
+
+
 def test_project_a_drawing_then_explore_and_walk_from_it(page):
     """The Project tab as a visitor uses it: a digit model, a drawing on the sketch pad, Find it, then the found
     latent in Explore and as end B in Interpolate."""

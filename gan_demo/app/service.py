@@ -301,6 +301,25 @@ def model_overview(store: ModelStore = STORE) -> list[tuple[str, str, str, str]]
     return rows
 
 
+def model_line(name, store: ModelStore = STORE, session: str | None = None) -> str:
+    """One line under a model menu: the chosen model's measured quality and how it was trained ('' for a name that
+    is not a model), so the numbers are beside the pictures and not only in *Models*; faces add their licence."""
+    try:
+        name = check_model(name, session=session)
+    except ValueError:
+        return ""
+    entry = model_entry(name)
+    try:
+        g = store.get(name)
+    except ValueError:
+        return f"{entry.name}: {store.status(name)}"
+    quality = quality_summary(g.metrics) or "quality not measured"
+    parts = [f"your run of {entry.name}: {quality}" if my_runs.is_name(name) else quality,
+             f"trained {training_summary(g.training_info)}" if training_summary(g.training_info) else "",
+             "non-commercial research use only (CelebA)" if entry.dataset.startswith("celeba") else ""]
+    return " · ".join(p for p in parts if p)
+
+
 def default_model(kind: str, store: ModelStore = STORE) -> str:
     """The first model of that kind, in menu order, that actually loads; the first listed if none does."""
     names = MODEL_KINDS[kind]()

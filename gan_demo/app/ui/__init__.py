@@ -35,6 +35,7 @@ CSS = """
                                 text-align: center; border: none; }
 #faces-gallery .thumbnail-item.selected .caption-label { color: var(--body-text-color); font-weight: 600; }
 .picture-heading p { margin: 0 0 4px 0; font-weight: 600; }
+.model-line p { margin: 0 4px; font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 /* a card's headings and values whole ("value", "84.6%", not "valu" / "e"): cells break only between words, so a
    long value (a metric's protocol sentence) wraps like the explanations instead of pushing them out of view */
 #model-card th, #model-card td { word-break: normal; overflow-wrap: normal; }

@@ -186,8 +186,20 @@ def explain_choice(model) -> None:
 
 
 def model_menu(kind: str, label: str = "Model", elem_id: str | None = None) -> gr.Dropdown:
+    """The menu, and under it a line with the chosen model's measured quality and training (`service.model_line`),
+    kept up to date whenever the choice changes (by hand, on page load, or when a run of the Train tab ends)."""
     names = service.MODEL_KINDS[kind]()
-    return gr.Dropdown(choices=[(n, n) for n in names], value=names[0], label=label, elem_id=elem_id)
+    menu = gr.Dropdown(choices=[(n, n) for n in names], value=names[0], label=label, elem_id=elem_id)
+    # a callable value is drawn on each page load: the line of the menu's first model, which the load usually
+    # keeps (an unchanged value fires no change event)
+    line = gr.Markdown(lambda: service.model_line(names[0]), elem_classes="model-line",
+                       elem_id=elem_id and f"{elem_id}-line")
+
+    def show(model, request: gr.Request = None):
+        return service.model_line(model, session=session_of(request))
+
+    menu.change(show, menu, line, api_visibility="private", **MODEL_WORK)
+    return menu
 
 
 def refreshed_menu(kind: str) -> gr.Dropdown:

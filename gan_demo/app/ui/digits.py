@@ -60,6 +60,7 @@ def build() -> SimpleNamespace:
                                 format="png", buttons=PICTURE_BUTTONS, elem_id="digits-grid")
                 caption = gr.Markdown()
     inputs, outputs = [model, chosen, seed, count, all_digits], [grid, caption]
-    gr.on([run.click, seed.submit], digits, inputs, outputs, api_name="digits", preprocess=False, **BUTTON_WORK)
+    gr.on([run.click, seed.submit, model.input], digits, inputs, outputs, api_name="digits", preprocess=False,
+          **BUTTON_WORK)
     on_random_seed(dice, seed, digits, inputs, outputs)
     return SimpleNamespace(model=model, inputs=inputs, outputs=outputs, first_grid=first_grid)

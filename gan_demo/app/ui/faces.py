@@ -44,7 +44,7 @@ def build() -> SimpleNamespace:
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=1, min_width=260):
-                model = model_menu("image")
+                model = model_menu("image", elem_id="faces-model")
                 seed, dice = seed_row(elem_id="faces-seed")
                 count = gr.Slider(1, service.MAX_IMAGES, value=16, step=1, label="Grid size (images)")
                 truncation = gr.Slider(*service.TRUNCATION_RANGE, value=1.0, step=0.05, label="Truncation")
@@ -59,7 +59,7 @@ def build() -> SimpleNamespace:
                                      object_fit="contain", format="png", allow_preview=False,
                                      elem_id="faces-gallery")
     inputs, outputs = [model, seed, count, truncation], [gallery, download]
-    gr.on([run.click, seed.submit], generate, inputs, outputs, api_name="generate", preprocess=False,
+    gr.on([run.click, seed.submit, model.input], generate, inputs, outputs, api_name="generate", preprocess=False,
           **BUTTON_WORK)
     on_random_seed(dice, seed, generate, inputs, outputs)
     return SimpleNamespace(model=model, seed=seed, count=count, truncation=truncation, gallery=gallery,

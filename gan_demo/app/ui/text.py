@@ -57,7 +57,7 @@ def build() -> SimpleNamespace:
                                      elem_id="text-table")
                 summary = gr.Markdown()
     inputs = [model, seed, count, sampling, temperature]
-    gr.on([run.click, seed.submit], sentences, inputs, [table, summary], api_name="text", preprocess=False,
+    gr.on([run.click, seed.submit, model.input], sentences, inputs, [table, summary], api_name="text", preprocess=False,
           **BUTTON_WORK)
     on_random_seed(dice, seed, sentences, inputs, [table, summary])
     return SimpleNamespace(model=model, run=run, unavailable=unavailable, inputs=inputs, table=table, summary=summary,
