@@ -313,9 +313,9 @@ def model_line(name, store: ModelStore = STORE, session: str | None = None) -> s
         g = store.get(name)
     except ValueError:
         return f"{entry.name}: {store.status(name)}"
-    quality = quality_summary(g.metrics) or "quality not measured"
+    quality, training = quality_summary(g.metrics) or "quality not measured", training_summary(g.training_info)
     parts = [f"your run of {entry.name}: {quality}" if my_runs.is_name(name) else quality,
-             f"trained {training_summary(g.training_info)}" if training_summary(g.training_info) else "",
+             f"trained {training}" if training else "",
              "non-commercial research use only (CelebA)" if entry.dataset.startswith("celeba") else ""]
     return " · ".join(p for p in parts if p)
 

@@ -13,13 +13,12 @@ A plan is a small TOML file (see training/plans/cpu.toml):
 Each run trains in its own worker process (`threads` each; the command's `--threads N` overrides the plan's) in
 RUNS_DIR/<name>/: the Trainer's files plus `campaign.json` (evaluations, best, warm start), `best.safetensors` (the
 best snapshot's generator) and `best-discriminator.safetensors` (its discriminator, which an export ships beside
-it). The worker
-trains up to the next evaluation step, measures the snapshot with a cheap metric (lower is better), keeps it when it
-is the best so far, and goes on; resume files are saved every `save_every` steps, so killing it at any moment loses
-at most that much work. Run it again and every run continues; finished runs are skipped. A run folder that vanished
-(a replaced machine) or a resume file that cannot be read warm-starts from the run's best snapshot or the shipped
-checkpoint of the same plan run (with the discriminator kept beside it, else a fresh one), and says so in the log
-and the card.
+it). The worker trains up to the next evaluation step, measures the snapshot with a cheap metric (lower is better),
+keeps it when it is the best so far, and goes on; resume files are saved every `save_every` steps, so killing it at
+any moment loses at most that much work. Run it again and every run continues; finished runs are skipped. A run
+folder that vanished (a replaced machine) or a resume file that cannot be read warm-starts from the run's best
+snapshot or the shipped checkpoint of the same plan run (with the discriminator kept beside it, else a fresh one),
+and says so in the log and the card.
 `start_from = "shipped"` lets a new run start from its model's shipped checkpoint whatever made it (continuing a
 GPU-trained model on the CPU); `d_warmup = N` trains such a fresh discriminator alone for N steps first (saved as it
 goes; a stopped warm-up is finished first when the run goes on).
