@@ -58,7 +58,6 @@ class Plan:
     parallel: int
     data: str | None
     runs: list[RunSpec]
-    threads: int | None = None        # `--threads`: every run's threads for this invocation, over the plan's
 
     def run_dir(self, spec: RunSpec) -> Path:
         return self.runs_dir / spec.name
@@ -171,7 +170,7 @@ def load_plan(path, data: str | None = None, check_data: bool = True, threads: i
         specs.append(spec)
     if check_data:
         _check_data(path, specs, data)
-    return Plan(path, name, runs_dir, parallel, data, specs, threads)
+    return Plan(path, name, runs_dir, parallel, data, specs)
 
 
 def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:

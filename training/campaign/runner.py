@@ -104,8 +104,7 @@ def _spawn(plan: Plan, s: RunSpec, deadline: float | None) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "training", "campaign", str(plan.path), "--worker", s.name]
     if plan.data is not None:
         cmd += ["--data", str(plan.data)]
-    if plan.threads is not None:
-        cmd += ["--threads", str(plan.threads)]
+    cmd += ["--threads", str(s.threads)]          # the worker re-reads the plan: its threads, or the command's
     if deadline is not None:
         cmd += ["--deadline", f"{deadline:.0f}"]
     env = {**os.environ, "OMP_NUM_THREADS": str(s.threads), "MKL_NUM_THREADS": str(s.threads)}
