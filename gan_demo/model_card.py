@@ -152,7 +152,9 @@ SETTING_WORDS = {
     "r1_gamma": "R1 penalty on real images, γ =",
     "batch": "batch", "ema": "G weight averaging (EMA)", "flip": "horizontal flips", "label_smoothing":
     "label smoothing", "diffaug": "DiffAugment", "code_weight": "weight of reading the code back",
-    "lr_decay_from": "learning-rate decay (planned) from step", "z_dim": "latent size", "g_hidden": "G widths",
+    "lr_decay_from": "learning-rate decay (planned) from step",
+    "top_k": "G's loss on the best-scored share of each batch (top-k), down to", "top_k_decay":
+    "top-k share's factor per epoch", "z_dim": "latent size", "g_hidden": "G widths",
     "d_hidden": "D widths", "d_dropout": "D dropout", "latent_code": "categorical code size", "ngf": "G width (ngf)",
     "ndf": "D width (ndf)", "d_norm": "D normalisation", "seq_len": "characters per sequence", "dim": "width",
     "n_blocks": "residual blocks"}

@@ -39,6 +39,8 @@ class Recipe:
     diffaug: str = ""            # DiffAugment policy before every D call, e.g. "color,translation,cutout"
     code_weight: float = 1.0     # with a latent code (config latent_code): weight of the code-reading loss (InfoGAN λ)
     lr_decay_from: int = 0       # from this step both learning rates fall linearly to 0 at `steps` (0: constant)
+    top_k: float = 1.0           # G learns from the share of its batch that D scores highest only, that share falling
+    top_k_decay: float = 0.99    # from 1 by top_k_decay per epoch of the data down to top_k (Sinha et al. 2020); 1: all
     log_every: int = 50
     sample_every: int = 500
 
@@ -47,6 +49,10 @@ class Recipe:
         step trains at 1/n). The trainer sets its rates from it; a card states it for its snapshot's step."""
         start, end = self.lr_decay_from, self.steps
         return 1.0 if not start or step < start else max(end - step, 0) / (end - start)
+
+    def top_k_share(self, epochs: float) -> float:
+        """The share of each generated batch that the generator's loss reads after `epochs` passes over the data."""
+        return 1.0 if self.top_k >= 1 else max(self.top_k, self.top_k_decay ** epochs)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,8 @@ arch = {g_hidden = [32, 64, 128], d_hidden = [128, 64, 32]}
     ('[[run]]\nmodel = "mnist-wgangp"\ngp_every = 0\n', "'gp_every' must be a positive number"),
     ('[[run]]\nmodel = "mnist-gan"\nr1_gamma = -1\n', "'r1_gamma' must be ≥ 0"),
     ('[[run]]\nmodel = "mnist-wgangp"\nr1_gamma = 1\n', "r1_gamma is for the bce and lsgan losses"),
+    ('[[run]]\nmodel = "mnist-gan"\ntop_k = 0\n', "'top_k' must be above 0 and at most 1"),
+    ('[[run]]\nmodel = "mnist-gan"\ntop_k_decay = 1.5\n', "'top_k_decay' must be above 0 and at most 1"),
     ('[[run]]\nmodel = "mnist-wgangp"\ngp_every = 2.5\n', "gp_every"),
     ('[[run]]\nmodel = "mnist-gan"\nname = 7\n', "'name' must be a non-empty string, got 7"),
     ('[[run]]\nmodel = "mnist-gan"\nname = "../../escape"\n', "name '../../escape' must be letters, digits"),

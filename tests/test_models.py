@@ -290,6 +290,9 @@ def test_a_card_says_what_its_checkpoint_changed_from_the_registry():
         REGISTRY["mnist-gan"].recipe, steps=5, log_every=1))
     assert registry_notes(plain) == {} and "note" not in model_card(plain, {"training": {"steps": 5}})
     assert registry_notes(REGISTRY["text-wgangp"].with_config(vocab=("a", "b"))) == {}
+    assert registry_notes(REGISTRY["mnist-gan"].with_recipe(top_k=0.5))["recipe_note"] == (
+        "recipe differs from the registry's: G's loss on the best-scored share of each batch (top-k), down to 0.5 "
+        "(registry 1.0)")
     # a note an older export stored (listing a setting at its default) gives way to the checkpoint's own entry
     card = model_card(e, {"training": {"architecture_note": "… ngf 48, ndf 64"}})
     assert "ndf 64" not in card and "architecture differs from the registry defaults: G width (ngf) 48" in card

@@ -106,6 +106,34 @@ def test_the_r1_penalty_is_taken_on_real_images_weighted_and_logged(tmp_path, mn
     assert not all(torch.equal(v, none[k]) for k, v in lazy.items())
 
 
+def test_top_k_share_falls_from_the_whole_batch_to_its_floor():
+    plain, top = REGISTRY["mnist-gan"].recipe, REGISTRY["mnist-gan"].with_recipe(top_k=0.5).recipe
+    assert [plain.top_k_share(e) for e in (0, 10, 1000)] == [1.0, 1.0, 1.0]
+    assert top.top_k_share(0) == 1.0 and abs(top.top_k_share(1) - 0.99) < 1e-12 and top.top_k_share(1000) == 0.5
+
+
+def test_top_k_training_feeds_the_generator_only_its_best_scored_fakes(tmp_path, mnist_root, monkeypatch):
+    import training.loop
+    data = _mnist_slice(mnist_root)                     # 256 images, batch 8: an epoch is 32 steps
+    judged, lost, g_loss = [], [], training.loop.g_loss
+    monkeypatch.setattr(training.loop, "g_loss", lambda kind, s: lost.append(s.detach()) or g_loss(kind, s))
+    judge = Trainer._judge
+    monkeypatch.setattr(Trainer, "_judge", lambda self, *a: judged.append(judge(self, *a)) or judged[-1])
+    entry = REGISTRY["mnist-gan"].with_recipe(top_k=0.5, top_k_decay=0.01)  # 0.01^(step/32): 1, 0.87, …, 0.5 from 5
+    t = Trainer(entry, data, tmp_path / "topk", batch=8, steps=8, device="cpu", log_every=4, sample_every=100,
+                progress=False)
+    t.train()
+    g_scores = [s for s, _ in judged[1::2]]              # D's step judges first, then the generator's step
+    assert [len(s) for s in lost] == [8, 7, 6, 5, 4, 4, 4, 4]
+    for full, kept in zip(g_scores, lost):
+        assert torch.equal(kept.sort(descending=True).values, full.detach().sort(descending=True).values[:len(kept)])
+    # without top_k the generator's loss reads the whole batch
+    lost.clear()
+    Trainer(REGISTRY["mnist-gan"], data, tmp_path / "all", batch=8, steps=3, device="cpu", log_every=4,
+            sample_every=100, progress=False).train()
+    assert [len(s) for s in lost] == [8, 8, 8]
+
+
 def test_short_training_on_real_mnist_exports_a_loadable_generator(tmp_path, mnist_root, monkeypatch):
     data = _mnist_slice(mnist_root, 512)
     events = []

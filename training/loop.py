@@ -351,7 +351,7 @@ class Trainer:
         z = self._z(r.batch)
         with (D.no_sync() if self.world > 1 else contextlib.nullcontext()), self._autocast():
             fake_s2, code_loss = self._judge(D, self._augment(G(z, y)), y, z)
-        gl = g_loss(r.loss, fake_s2) + code_loss
+        gl = g_loss(r.loss, self._best_scored(fake_s2)) + code_loss
         self.opt_g.zero_grad(set_to_none=True)
         gl.backward()
         self.D.requires_grad_(True)
@@ -362,6 +362,15 @@ class Trainer:
         self._acc = stats if self._acc is None else self._acc + stats
         self._acc_n += 1
         self.step += 1
+
+    def _best_scored(self, scores: torch.Tensor) -> torch.Tensor:
+        """Top-k training (Sinha et al. 2020): the generator's loss reads only the k fakes D finds most real (every
+        loss here scores "real" high), so the worst ones, whose gradients pull towards the spaces between the data's
+        modes, are left out. k starts at the whole batch while D is still poor, then falls (Recipe.top_k_share)."""
+        share = self.recipe.top_k_share(self.step * self.recipe.batch / len(self.data))
+        if share >= 1:
+            return scores
+        return scores.topk(max(1, round(share * len(scores)))).values
 
     def _judge(self, D, fake: torch.Tensor, y, z: torch.Tensor):
         """D's scores of generated images, and with a latent code InfoGAN's mutual-information term (else 0): the

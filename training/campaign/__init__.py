@@ -6,7 +6,8 @@ A plan is a small TOML file (see training/plans/cpu.toml):
     [campaign]                   name, runs_dir, parallel (runs at once), device, threads, data
     [defaults]                   any run key, for every run
     [[run]]                      model (registry name), name (default: the model), steps, batch, lr_g, lr_d,
-                                 betas, n_critic, gp_every, r1_gamma, ema, flip, diffaug, arch = {ngf = 32, …}
+                                 betas, n_critic, gp_every, r1_gamma, top_k, top_k_decay, ema, flip, diffaug,
+                                 arch = {ngf = 32, …}
                                  (widths, d_norm), eval_every, eval_samples, hours (budget per invocation), threads,
                                  device, seed, save_every, sample_every, log_every, targets, start_from, d_warmup
 

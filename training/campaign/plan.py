@@ -13,7 +13,8 @@ from gan_demo.models import check_config
 from gan_demo.registry import REGISTRY, ModelEntry
 
 RECIPE_KEYS = {"steps", "batch", "lr_g", "lr_d", "betas", "n_critic", "gp_weight", "gp_every", "r1_gamma", "ema",
-               "flip", "diffaug", "label_smoothing", "code_weight", "lr_decay_from", "log_every", "sample_every"}
+               "flip", "diffaug", "label_smoothing", "code_weight", "lr_decay_from", "top_k", "top_k_decay",
+               "log_every", "sample_every"}
 RUN_KEYS = RECIPE_KEYS | {"model", "name", "arch", "eval_every", "eval_samples", "export_samples", "hours",
                           "threads", "device", "seed", "save_every", "targets", "start_from", "d_warmup"}
 START_FROM = ("own", "shipped")   # a run without state of its own: from its own snapshots only, or also from the
@@ -184,6 +185,9 @@ def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:
     for k in ("ema", "label_smoothing"):
         if k in recipe and not 0 <= recipe[k] < 1:
             raise PlanError(f"{where}: '{k}' must be from 0 up to (not including) 1, got {recipe[k]!r}")
+    for k in ("top_k", "top_k_decay"):
+        if k in recipe and not 0 < recipe[k] <= 1:
+            raise PlanError(f"{where}: '{k}' must be above 0 and at most 1, got {recipe[k]!r}")
     for k in ("device", "name"):
         if k in run:
             _text(where, k, run[k])
