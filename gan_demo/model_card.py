@@ -75,7 +75,7 @@ _HIDDEN = {"class_histogram", "class_entropy", "conditional_accuracy_per_class",
            "fid_samples", "kid_std", "text_samples", "fid_reference", "corpus_mean_length", "js_1gram", "js_2gram",
            "js_3gram", "js_1gram_floor", "js_2gram_floor", "js_3gram_floor", "fid_reference_images",
            "fid_reference_total", "kid_reference_images", "fid_inception", "kid_inception", "kid_samples",
-           "conditional_error", "code_digits",
+           "conditional_error", "code_digits", "code_confident",
            "memorisation_closest"}     # seed, training row and distance triples: for a person's look, not a table
 
 
@@ -140,6 +140,14 @@ def metrics_table(metrics: dict) -> list[str]:
         per = metrics["conditional_accuracy_per_class"]
         worst = min(range(len(per)), key=per.__getitem__)
         rows.append(f"| worst digit | {worst}: {_pct(per[worst])} | the digit the model draws least reliably |")
+    per = [(v, c) for c, v in enumerate(metrics.get("code_confident") or []) if v is not None]
+    if per:
+        share, worst = min(per)
+        digits = metrics.get("code_digits") or []
+        mostly = f" (mostly {digits[worst]}s)" if worst < len(digits) else ""
+        rows.append(f"| least clean code | {worst}{mostly}: {_pct(share)} confidently classified | the latent code "
+                    "whose digits are least often well formed: where a code draws two digits, it morphs between "
+                    "them |")
     return rows
 
 

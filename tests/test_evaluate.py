@@ -50,5 +50,16 @@ def test_a_latent_code_model_is_judged_on_how_cleanly_its_code_separates_the_dig
     m = evaluate(str(path), mnist_root, n=300)
     assert max(m["class_histogram"]) - 1e-3 <= m["code_purity"] <= 1
     assert len(m["code_digits"]) == 10 and all(0 <= d <= 9 for d in m["code_digits"])
-    assert "| code purity |" in path.with_suffix(".md").read_text()
+    # the per-code shares of well-formed digits, weighted by how often each code is drawn, give the overall share
+    from gan_demo.latents import seed_latents
+    from gan_demo.models.common import read_code
+    drawn = torch.bincount(read_code(seed_latents(range(300), e.latent_dim, e.latent_dist), 10), minlength=10)
+    shares = m["code_confident"]
+    assert len(shares) == 10 and all(s is None or 0 <= s <= 1 for s in shares)
+    weighted = sum(int(n) * s for n, s in zip(drawn, shares) if s is not None) / 300
+    assert m["confidently_classified"] == pytest.approx(weighted, abs=1e-3)
+    card = path.with_suffix(".md").read_text()
+    assert "| code purity |" in card
+    worst = min(c for c in range(10) if shares[c] is not None and shares[c] == min(s for s in shares if s is not None))
+    assert f"| least clean code | {worst} (mostly {m['code_digits'][worst]}s): " in card
     assert "InfoGAN" in path.with_suffix(".md").read_text()              # the architecture line says what it is

@@ -63,7 +63,8 @@ def evaluate_mnist(g, data=None, n: int = 10000) -> dict:
          "classifier_fid_samples": n, "classifier_test_accuracy": round(info.get("test_accuracy", float("nan")), 4)}
     prob = probabilities(clf, imgs)
     pred = prob.argmax(1)
-    m["confidently_classified"] = round((prob.max(1).values >= CONFIDENT).float().mean().item(), 4)
+    confident = prob.max(1).values >= CONFIDENT
+    m["confidently_classified"] = round(confident.float().mean().item(), 4)
     m["confidently_classified_real"] = round(real_conf, 4)     # the same judge on as many real training digits
     if k:
         y = torch.tensor(labels)
@@ -83,6 +84,9 @@ def evaluate_mnist(g, data=None, n: int = 10000) -> dict:
         counts = torch.zeros(code_k, 10, dtype=torch.long).index_put_((code, pred), torch.tensor(1), accumulate=True)
         m["code_purity"] = round(counts.max(1).values.sum().item() / n, 4)
         m["code_digits"] = counts.argmax(1).tolist()
+        # code by code, the share of well-formed digits: a code that draws two digits morphs between them
+        m["code_confident"] = [round(confident[code == c].float().mean().item(), 4) if (code == c).any() else None
+                               for c in range(code_k)]
     return m
 
 
