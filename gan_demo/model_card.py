@@ -124,6 +124,12 @@ def training_summary(training: dict) -> str:
     return ", ".join(p for p in parts if p)
 
 
+def _lowest(values: list) -> int | None:
+    """The index of the lowest value (the first of equals), None entries skipped; None when nothing is left."""
+    present = [i for i, v in enumerate(values) if v is not None]
+    return min(present, key=values.__getitem__) if present else None
+
+
 def metrics_table(metrics: dict) -> list[str]:
     """Markdown table rows: metric, value, what it means."""
     rows = ["| metric | value | what it means |", "|---|---|---|"]
@@ -136,18 +142,18 @@ def metrics_table(metrics: dict) -> list[str]:
         except (TypeError, ValueError):
             value = _fmt(v)
         rows.append(f"| {name} | {value} | {meaning} |")
-    if "conditional_accuracy_per_class" in metrics:
-        per = metrics["conditional_accuracy_per_class"]
-        worst = min(range(len(per)), key=per.__getitem__)
-        rows.append(f"| worst digit | {worst}: {_pct(per[worst])} | the digit the model draws least reliably |")
-    per = [(v, c) for c, v in enumerate(metrics.get("code_confident") or []) if v is not None]
-    if per:
-        share, worst = min(per)
+    per_class = metrics.get("conditional_accuracy_per_class") or []
+    worst = _lowest(per_class)
+    if worst is not None:
+        rows.append(f"| worst digit | {worst}: {_pct(per_class[worst])} | the digit the model draws least reliably |")
+    per_code = metrics.get("code_confident") or []
+    worst = _lowest(per_code)
+    if worst is not None:
         digits = metrics.get("code_digits") or []
         mostly = f" (mostly {digits[worst]}s)" if worst < len(digits) else ""
-        rows.append(f"| least clean code | {worst}{mostly}: {_pct(share)} confidently classified | the latent code "
-                    "whose digits are least often well formed: where a code draws two digits, it morphs between "
-                    "them |")
+        rows.append(f"| least clean code | {worst}{mostly}: {_pct(per_code[worst])} confidently classified | the "
+                    "latent code whose digits are least often well formed: where a code draws two digits, it morphs "
+                    "between them |")
     return rows
 
 

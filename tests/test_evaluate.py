@@ -60,6 +60,6 @@ def test_a_latent_code_model_is_judged_on_how_cleanly_its_code_separates_the_dig
     assert m["confidently_classified"] == pytest.approx(weighted, abs=1e-3)
     card = path.with_suffix(".md").read_text()
     assert "| code purity |" in card
-    worst = min(c for c in range(10) if shares[c] is not None and shares[c] == min(s for s in shares if s is not None))
+    worst = shares.index(min(s for s in shares if s is not None))
     assert f"| least clean code | {worst} (mostly {m['code_digits'][worst]}s): " in card
     assert "InfoGAN" in path.with_suffix(".md").read_text()              # the architecture line says what it is

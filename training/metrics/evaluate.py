@@ -85,8 +85,8 @@ def evaluate_mnist(g, data=None, n: int = 10000) -> dict:
         m["code_purity"] = round(counts.max(1).values.sum().item() / n, 4)
         m["code_digits"] = counts.argmax(1).tolist()
         # code by code, the share of well-formed digits: a code that draws two digits morphs between them
-        m["code_confident"] = [round(confident[code == c].float().mean().item(), 4) if (code == c).any() else None
-                               for c in range(code_k)]
+        well_formed = torch.bincount(code[confident], minlength=code_k).tolist()
+        m["code_confident"] = [round(w / d, 4) if d else None for w, d in zip(well_formed, counts.sum(1).tolist())]
     return m
 
 
