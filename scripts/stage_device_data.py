@@ -9,7 +9,9 @@ machine only while it stays warm, about 30 s): weights-only calls, then the Ince
 beside it, then the data and the plan itself. The plan reads the weights from /root/cache/weights: its runs warm-start
 from the checkpoints the last GPU plan shipped, and it compares every shipped model on the GPU with the CPU.
 This script fills device_data/ (ignored) and prints each call's `carry` and command; weights/ must be out of the
-working tree during the calls (`mv weights /tmp/weights-aside`, and back afterwards).
+working tree during the calls (`mv weights /tmp/weights-aside`, and back afterwards), and so must the CPU
+campaign's parked runs (`mv training/plans/parked /tmp/parked-aside`: up to 13 MiB a run; the GPU plan never reads
+them).
 """
 from __future__ import annotations
 
@@ -27,13 +29,15 @@ LIMIT = 62 * MIB                      # per call, under the device's 64 MiB with
 STAGE = REPO / "device_data"
 DATA_FILES = ("celeba/celeba128-webp.tar.gz", "text/lines.txt")
 INCEPTION = STAGE / "inception" / "inception-fp16.pt"
+ASIDE = ("weights/", "training/plans/parked/")    # moved out of the working tree during the calls
 
 
 def tree_bytes() -> int:
-    """What travels besides the carried folders: tracked and untracked-not-ignored files, weights/ excluded."""
+    """What travels besides the carried folders: tracked and untracked-not-ignored files, weights/ and the parked
+    runs excluded (both are moved aside for the calls)."""
     out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                          capture_output=True, check=True).stdout.decode().split("\0")
-    return sum((REPO / f).stat().st_size for f in out if f and not f.startswith("weights/") and (REPO / f).is_file())
+    return sum((REPO / f).stat().st_size for f in out if f and not f.startswith(ASIDE) and (REPO / f).is_file())
 
 
 def weight_files() -> list[Path]:
@@ -102,7 +106,8 @@ def main(argv: list[str]) -> int:
     left = [p.name for p in weight_files() if not any(p in c[2] for c in calls)]
     print(f"staged in {STAGE} (working tree without weights/: {tree / MIB:.1f} MiB; data {data / MIB:.1f} MiB; "
           f"Inception {INCEPTION.stat().st_size / MIB:.1f} MiB)")
-    print("first: mv weights /tmp/weights-aside    (afterwards: mv /tmp/weights-aside weights); a CPU campaign\n"
+    print("first: mv weights /tmp/weights-aside; mv training/plans/parked /tmp/parked-aside    (afterwards: back\n"
+          "with mv /tmp/weights-aside weights; mv /tmp/parked-aside training/plans/parked); a CPU campaign\n"
           "running meanwhile stops at its next MNIST evaluation (the classifier is in weights/): restart it after")
     for i, (carry, command, group) in enumerate(calls, 1):
         size = tree + sum(f.stat().st_size for c in carry for f in (REPO / c).rglob("*") if f.is_file())

@@ -3,6 +3,7 @@ vanished, keeping the best snapshot, --status, and export only when it beats wha
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -489,6 +490,62 @@ def test_the_export_ships_the_discriminator_of_the_best_step_and_a_warm_start_ta
                                           "step"), state["warm_start"]
     assert state["finished_at"] == 40 and [e["step"] for e in state["evaluations"]] == [10, 20, 30, 40]
     assert state["best"]["step"] == 40
+
+
+def test_a_parked_run_whose_folder_is_lost_resumes_from_its_parked_snapshot_and_record(
+        tmp_path, mnist_root, monkeypatch, capsys):
+    """Run folders live in an ignored folder a replaced machine loses; `--park` keeps an unfinished run's best
+    snapshot, its D and its evaluations beside the plan, and the run resumes from them instead of step 0."""
+    from training import campaign
+    import training.campaign.worker as worker
+    from training.export import read_discriminator
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path / "weights"))     # nothing shipped
+    short = write_plan(tmp_path, TOY_RUN.replace("steps = 40", "steps = 20").replace("eval_every = 40",
+                                                                                       "eval_every = 10"))
+    plan = load_plan(short)
+    spec, run = plan.runs[0], plan.run_dir(plan.runs[0])
+    assert main(["campaign", str(short), "--park"]) == 0
+    assert "nothing to park" in capsys.readouterr().out              # not evaluated yet
+    assert main(["campaign", str(short), "--park", "--export"]) == 2
+    assert "--park goes alone" in capsys.readouterr().err
+    scores = iter([30.0, 20.0])
+    monkeypatch.setattr(worker, "quick_eval", lambda *a, **k: {"classifier_fid": next(scores),
+                                                                "confidently_classified": 0.5})
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        campaign.run_worker(plan, spec, None)
+        assert main(["campaign", str(short), "--park"]) == 0
+        assert "finished: nothing to park" in capsys.readouterr().out
+        longer = write_plan(tmp_path, TOY_RUN.replace("eval_every = 40", "eval_every = 10"))   # 40 steps: reopened
+        assert main(["campaign", str(longer), "--park"]) == 0
+        parked = tmp_path / "parked" / "t" / spec.name                 # beside the plan, under its name
+        assert "parked the best snapshot (step 20" in capsys.readouterr().out
+        g_best, g_parked = read_checkpoint(run / campaign.BEST_FILE), read_checkpoint(parked / campaign.BEST_FILE)
+        assert all(v.dtype == torch.float16 for v in load_file(parked / campaign.BEST_FILE).values()
+                   if v.is_floating_point())
+        assert all(torch.allclose(g_best[1][k], g_parked[1][k], rtol=1e-2, atol=1e-3) for k in g_best[1])
+        assert read_discriminator(parked / campaign.BEST_D_FILE)[1] == 20
+        shutil.rmtree(run)                                                # the machine was replaced
+        plan = load_plan(longer)
+        assert "parked at step 20 (run again to resume from it)" in format_status(plan)
+        scores = iter([25.0, 10.0])
+        campaign.run_worker(plan, plan.runs[0], None)
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+    state = read_state(run)
+    assert state["warm_start"].startswith("from the run's best snapshot at step 20 with its discriminator of that "
+                                          "step"), state["warm_start"]
+    assert "restored from its parked copy" in state["warm_start"]
+    assert [e["step"] for e in state["evaluations"]] == [10, 20, 30, 40]     # the record came back with it
+    assert state["best"]["step"] == 40 and state["finished_at"] == 40
+    # shipped since it was parked: the shipped checkpoint (step 40) is newer than the parked copy (20), so a lost
+    # folder warm-starts from that instead
+    import training.metrics.evaluate as ev
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: {"classifier_fid": 10.0, "confidently_classified": 0.5})
+    assert campaign.export_best(plan, plan.runs[0], out=lambda *_: None)
+    shutil.rmtree(run)
+    assert campaign.unpark_run(plan, plan.runs[0]) is None and not run.exists()
 
 
 def test_a_warm_start_loads_the_kept_discriminator_only_when_it_fits(tmp_path, mnist_root, monkeypatch):

@@ -226,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--status", action="store_true", help="print each run's progress and best metric, then exit")
     g.add_argument("--export", action="store_true",
                    help="export each run's best snapshot into weights/ (when it beats the shipped one), then exit")
+    g.add_argument("--park", action="store_true",
+                   help="copy each unfinished run's best snapshot and discriminator beside the plan (to commit), so "
+                        "that the run resumes from it if its folder is lost; then exit")
     g.add_argument("--force", action="store_true", help="with --export: export even if it does not beat it")
     g.add_argument("--latest", action="store_true",
                    help="with --export: the latest snapshot instead of the best (when a larger measurement prefers "
@@ -575,18 +578,26 @@ def cmd_project(a) -> int:
 
 def cmd_campaign(a) -> int:
     from gan_demo.checkpoint import CheckpointError
-    from .campaign import PlanError, check_devices, export_best, format_status, load_plan, run_campaign, run_worker
+    from .campaign import PlanError, check_devices, export_best, format_status, load_plan, park_run, run_campaign, \
+        run_worker
     from .data import DataError
+    if a.park and (a.export or a.status):
+        raise CLIError(f"--park goes alone, not with {'--export' if a.export else '--status'} (nothing was done)")
     if (a.latest or a.force) and not a.export:
         raise CLIError(f"{'--latest' if a.latest else '--force'} goes with --export (nothing was started)")
     try:
-        plan = load_plan(a.plan, a.data, check_data=not a.status, threads=a.threads)
+        plan = load_plan(a.plan, a.data, check_data=not (a.status or a.park), threads=a.threads)
         for name in a.run or []:
             plan.get(name)
         if a.worker:
             return run_worker(plan, plan.get(a.worker), a.deadline)
         if a.status:
             print(format_status(plan))
+            return 0
+        if a.park:
+            for spec in plan.runs:
+                if not a.run or spec.name in a.run:
+                    park_run(plan, spec)
             return 0
         if a.export:
             for spec in plan.runs:

@@ -22,7 +22,7 @@ START_FROM = ("own", "shipped")   # a run without state of its own: from its own
 # metrics a run's `targets` may name: met at or below the target (LOWER_IS_BETTER), else at or above it
 LOWER_IS_BETTER = {"classifier_fid", "fid", "kid", "js_4gram", "conditional_error", "verbatim_training_lines"}
 HIGHER_IS_BETTER = {"confidently_classified", "class_entropy_ratio", "conditional_accuracy", "word_validity"}
-CAMPAIGN_KEYS = {"name", "runs_dir", "parallel", "device", "threads", "data"}
+CAMPAIGN_KEYS = {"name", "runs_dir", "parked_dir", "parallel", "device", "threads", "data"}
 
 
 class PlanError(Exception):
@@ -59,6 +59,7 @@ class Plan:
     parallel: int
     data: str | None
     runs: list[RunSpec]
+    parked_dir: Path                      # --park's copies of unfinished runs (committed; see park.py)
 
     def run_dir(self, spec: RunSpec) -> Path:
         return self.runs_dir / spec.name
@@ -142,11 +143,12 @@ def load_plan(path, data: str | None = None, check_data: bool = True, threads: i
         raise PlanError(f"{path}: the plan lists no runs (add [[run]] tables with a model)")
     for key in set(camp) - CAMPAIGN_KEYS:
         raise PlanError(f"{path}: unknown key '{key}' in [campaign] (known: {', '.join(sorted(CAMPAIGN_KEYS))})")
-    for key in ("name", "runs_dir", "device", "data"):     # in this order: one error, always the same
+    for key in ("name", "runs_dir", "parked_dir", "device", "data"):     # in this order: one error, always the same
         if key in camp:
             _text(f"{path} [campaign]", key, camp[key])
     name = camp.get("name", path.stem)
     runs_dir = Path(camp.get("runs_dir", f"runs/campaign-{name}"))
+    parked_dir = Path(camp.get("parked_dir", path.parent / "parked" / name))    # beside the plan, committed with it
     parallel = _positive(f"{path} [campaign]", "parallel", camp.get("parallel", 1), int)
     data = data if data is not None else camp.get("data")
     if data is not None and not Path(data).exists():
@@ -171,7 +173,7 @@ def load_plan(path, data: str | None = None, check_data: bool = True, threads: i
         specs.append(spec)
     if check_data:
         _check_data(path, specs, data)
-    return Plan(path, name, runs_dir, parallel, data, specs)
+    return Plan(path, name, runs_dir, parallel, data, specs, parked_dir)
 
 
 def _spec(where: str, run: dict, entry: ModelEntry, camp: dict) -> RunSpec:

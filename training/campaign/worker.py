@@ -12,6 +12,7 @@ from pathlib import Path
 from .evaluation import eval_sample_count, headline, metric_value, quick_eval, recounted, replaces_best, \
     rescore_best, score_text
 from .plan import Plan, RunSpec
+from .park import unpark_run
 from .state import BEST_D_FILE, BEST_FILE, checkpoint_identity, is_finished, lock_run, read_state, save_snapshot, \
     write_state
 
@@ -110,6 +111,9 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
 
     warm = None                          # why the run cannot simply resume
     d_warmup = 0                         # steps of a fresh D alone, before G trains again
+    restored = unpark_run(plan, spec)    # a lost folder of a parked run: its best snapshot, D and record come back
+    if restored:
+        state = read_state(run_dir)
     if (run_dir / "resume.pt").is_file():
         trainer = make_trainer()
         try:
@@ -119,7 +123,8 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
         except TrainingError as e:
             warm = f"resume file unusable ({e})"
     else:
-        warm = "no resume file (a new run, or its folder vanished)"
+        warm = "no resume file (a new run, or its folder vanished)" if not restored else \
+            f"no resume file: its folder vanished, {restored}"
     if warm is not None:
         src, what = _warm_source(plan, spec, run_dir)
         if src is None:
