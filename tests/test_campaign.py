@@ -29,6 +29,16 @@ def write_plan(tmp_path, runs="", campaign="", name="plan.toml"):
     return p
 
 
+@pytest.fixture
+def worker_signals():
+    """run_worker installs its own SIGTERM/SIGINT handlers (in a worker process they stop training cleanly at the
+    end of a step): pytest's come back after a test that runs it in this process."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, h in handlers.items():
+        signal.signal(sig, h)
+
+
 TOY_RUN = """
 [[run]]
 model = "mnist-gan"
@@ -311,7 +321,8 @@ def test_start_from_shipped_continues_a_checkpoint_another_plan_made_with_a_warm
     assert "the fresh discriminator trained alone for 5 of 5 steps" in (run / "campaign.log").read_text()
 
 
-def test_a_stopped_warm_up_goes_on_where_it_stopped_before_the_generator_trains(tmp_path, mnist_root, monkeypatch):
+def test_a_stopped_warm_up_goes_on_where_it_stopped_before_the_generator_trains(tmp_path, mnist_root, monkeypatch,
+                                                                                  worker_signals):
     """On the CPU a fresh D's warm-up takes an hour: it is saved as it goes, and a run stopped in the middle of it
     does the rest first when it goes on (it used to go straight on with a half-warmed D)."""
     from training import campaign
@@ -336,27 +347,22 @@ def test_a_stopped_warm_up_goes_on_where_it_stopped_before_the_generator_trains(
             self.stop_event.set()
         return step(self, d_step)
     monkeypatch.setattr(Trainer, "_discriminator_step", counted)
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        campaign.run_worker(plan, spec, None)
-        run = plan.run_dir(spec)
-        log = (run / "campaign.log").read_text()
-        assert d_steps == [10] * 5 and read_state(run)["d_warmup_left"] == 2, log
-        assert "alone: 2 of 7 steps" in log and "alone: 4 of 7 steps" in log
-        assert re.search(r"alone: 2 of 7 steps \(\d+ s; D loss \d+\.\d{3}\)", log), log   # has D learned?
-        assert "trained alone for 5 of 7 steps" in log and "the rest comes first" in log
-        row = format_status(plan).splitlines()[-1]      # the warm start's step, not 0, and the warm-up's progress
-        assert "10/20" in row and "stopped (run again to continue; fresh D alone: 5/7 steps)" in row, row
-        # the plan's warm-up changed meanwhile: the one begun goes on as it was started, and says so
-        plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("steps = 40", 'steps = 20\nstart_from = "shipped"\n'
-                                                                             'd_warmup = 3')))
-        spec = plan.runs[0]
-        assert "fresh D alone: 5/7 steps" in format_status(plan).splitlines()[-1]
-        d_steps.clear()
-        campaign.run_worker(plan, spec, None)
-    finally:
-        for sig, h in handlers.items():
-            signal.signal(sig, h)
+    campaign.run_worker(plan, spec, None)
+    run = plan.run_dir(spec)
+    log = (run / "campaign.log").read_text()
+    assert d_steps == [10] * 5 and read_state(run)["d_warmup_left"] == 2, log
+    assert "alone: 2 of 7 steps" in log and "alone: 4 of 7 steps" in log
+    assert re.search(r"alone: 2 of 7 steps \(\d+ s; D loss \d+\.\d{3}\)", log), log   # has D learned?
+    assert "trained alone for 5 of 7 steps" in log and "the rest comes first" in log
+    row = format_status(plan).splitlines()[-1]      # the warm start's step, not 0, and the warm-up's progress
+    assert "10/20" in row and "stopped (run again to continue; fresh D alone: 5/7 steps)" in row, row
+    # the plan's warm-up changed meanwhile: the one begun goes on as it was started, and says so
+    plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("steps = 40", 'steps = 20\nstart_from = "shipped"\n'
+                                                                         'd_warmup = 3')))
+    spec = plan.runs[0]
+    assert "fresh D alone: 5/7 steps" in format_status(plan).splitlines()[-1]
+    d_steps.clear()
+    campaign.run_worker(plan, spec, None)
     log = (run / "campaign.log").read_text()
     assert d_steps[:4] == [10, 10, 10, 11], d_steps     # the 2 left, then D's steps of G's steps 10, 11, ...
     assert "trained alone for 7 of 7 steps" in log and read_state(run)["d_warmup_left"] == 0
@@ -364,7 +370,7 @@ def test_a_stopped_warm_up_goes_on_where_it_stopped_before_the_generator_trains(
 
 
 def test_a_run_continuing_the_shipped_generator_keeps_its_discriminator_when_it_does_not_ship(
-        tmp_path, mnist_root, monkeypatch):
+        tmp_path, mnist_root, monkeypatch, worker_signals):
     """A run folder lost between sessions costs a fresh D and its warm-up (celeba64-dcgan: 500 steps, 16-108 min of a
     core) every time, unless the export keeps the run's D even when its generator does not beat the shipped one. Only
     once the warm-up is done, and only beside the generator the run started from."""
@@ -390,19 +396,14 @@ def test_a_run_continuing_the_shipped_generator_keeps_its_discriminator_when_it_
             self.stop_event.set()
         return step(self, d_step)
     monkeypatch.setattr(Trainer, "_discriminator_step", stopping)
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     said = []
-    try:
-        campaign.run_worker(plan, spec, None)
-        run = plan.run_dir(spec)
-        assert read_state(run)["d_warmup_left"] == 2
-        assert campaign.keep_discriminator(plan, spec, said.append) is None      # a half-warmed D is not kept
-        assert not discriminator_file("mnist-gan").exists()
-        stop_after["n"] = -1
-        campaign.run_worker(plan, spec, None)
-    finally:
-        for sig, h in handlers.items():
-            signal.signal(sig, h)
+    campaign.run_worker(plan, spec, None)
+    run = plan.run_dir(spec)
+    assert read_state(run)["d_warmup_left"] == 2
+    assert campaign.keep_discriminator(plan, spec, said.append) is None      # a half-warmed D is not kept
+    assert not discriminator_file("mnist-gan").exists()
+    stop_after["n"] = -1
+    campaign.run_worker(plan, spec, None)
     assert read_state(run)["finished_at"] == 20
     from training.export import update_metrics
     # (a shipped card with the memorisation check: the candidate is checked too, so the cards compare)
@@ -429,7 +430,7 @@ def test_a_run_continuing_the_shipped_generator_keeps_its_discriminator_when_it_
 
 
 def test_the_export_ships_the_discriminator_of_the_best_step_and_a_warm_start_takes_it_back(
-        tmp_path, mnist_root, monkeypatch, capsys):
+        tmp_path, mnist_root, monkeypatch, capsys, worker_signals):
     """The best snapshot is often not the last one (GAN quality falls late); its D is kept with it, so the export
     ships G and D of one step (cifar10-dcgan shipped G of 20,000 beside the D of 22,177, which had won by then)."""
     from training import campaign
@@ -444,47 +445,42 @@ def test_the_export_ships_the_discriminator_of_the_best_step_and_a_warm_start_ta
     scores = iter([30.0, 20.0, 25.0])                     # the best at step 20 of 30
     monkeypatch.setattr(worker, "quick_eval", lambda *a, **k: {"classifier_fid": next(scores),
                                                                 "confidently_classified": 0.5})
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        campaign.run_worker(plan, spec, None)
-        run = plan.run_dir(spec)
-        assert read_state(run)["best"]["step"] == 20 and read_state(run)["finished_at"] == 30
-        monkeypatch.setattr(ev, "evaluate", lambda *a, **k: {"classifier_fid": 20.0, "confidently_classified": 0.5})
-        said = []
-        assert campaign.export_best(plan, spec, out=said.append) == weights / "mnist-gan.safetensors", said
-        kept, step = read_discriminator(discriminator_file("mnist-gan"))
-        best_d, _ = read_discriminator(run / campaign.BEST_D_FILE)
-        latest = torch.load(run / "resume.pt", weights_only=True)["D"]
-        assert step == 20 and all(torch.equal(kept[k], best_d[k]) for k in kept)
-        assert not all(torch.allclose(kept[k], latest[k].float(), rtol=1e-3, atol=1e-4) for k in kept)
-        # --latest: the step-30 snapshot, when the larger measurement prefers it (cifar10-dcgan-wide's 13,000 to
-        # the cheap metric's 7,000), ships with the discriminator of its own step and says so in its record
-        monkeypatch.setattr(ev, "evaluate", lambda *a, **k: {"classifier_fid": 15.0, "confidently_classified": 0.5})
-        assert campaign.export_best(plan, spec, out=said.append, latest=True) == weights / "mnist-gan.safetensors"
-        training = read_checkpoint(weights / "mnist-gan.safetensors")[2]["training"]
-        assert training["steps"] == 30 and training["campaign"]["latest_step"] == 30, training
-        assert training["campaign"]["score"] == 25.0 and "best_step" not in training["campaign"]
-        kept, step = read_discriminator(discriminator_file("mnist-gan"))
-        assert step == 30 and all(torch.allclose(kept[k], latest[k].float(), rtol=1e-3, atol=1e-4) for k in kept)
-        assert not (run / "latest-snapshot.safetensors").exists() and (run / campaign.BEST_FILE).is_file()
-        assert not any("note:" in line for line in said), said        # G and D of one step: nothing to say
-        # a generator snapshot older than the resume file (a run killed between saves): the export says so
-        (run / "generator.safetensors").write_bytes((run / campaign.BEST_FILE).read_bytes())
-        assert campaign.export_best(plan, spec, out=said.append, latest=True, force=True)
-        assert any("resume file's, of step 30 (the generator's: 20)" in line for line in said), said
-        # an unreadable latest snapshot: one line naming the file, not "nothing to export" and not a stack trace
-        (run / "generator.safetensors").write_bytes(b"not a checkpoint")
-        assert main(["campaign", str(plan.path), "--data", str(mnist_root.parent), "--export", "--latest"]) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "generator.safetensors" in err[0], err
-        # the resume file lost: the run warm-starts from its best snapshot with that snapshot's D
-        (run / "resume.pt").unlink()
-        plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("eval_every = 40", "eval_every = 10")))
-        scores = iter([19.0])                             # step 40's: 30 was measured before
-        campaign.run_worker(plan, plan.runs[0], None)
-    finally:
-        for sig, h in handlers.items():
-            signal.signal(sig, h)
+    campaign.run_worker(plan, spec, None)
+    run = plan.run_dir(spec)
+    assert read_state(run)["best"]["step"] == 20 and read_state(run)["finished_at"] == 30
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: {"classifier_fid": 20.0, "confidently_classified": 0.5})
+    said = []
+    assert campaign.export_best(plan, spec, out=said.append) == weights / "mnist-gan.safetensors", said
+    kept, step = read_discriminator(discriminator_file("mnist-gan"))
+    best_d, _ = read_discriminator(run / campaign.BEST_D_FILE)
+    latest = torch.load(run / "resume.pt", weights_only=True)["D"]
+    assert step == 20 and all(torch.equal(kept[k], best_d[k]) for k in kept)
+    assert not all(torch.allclose(kept[k], latest[k].float(), rtol=1e-3, atol=1e-4) for k in kept)
+    # --latest: the step-30 snapshot, when the larger measurement prefers it (cifar10-dcgan-wide's 13,000 to
+    # the cheap metric's 7,000), ships with the discriminator of its own step and says so in its record
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: {"classifier_fid": 15.0, "confidently_classified": 0.5})
+    assert campaign.export_best(plan, spec, out=said.append, latest=True) == weights / "mnist-gan.safetensors"
+    training = read_checkpoint(weights / "mnist-gan.safetensors")[2]["training"]
+    assert training["steps"] == 30 and training["campaign"]["latest_step"] == 30, training
+    assert training["campaign"]["score"] == 25.0 and "best_step" not in training["campaign"]
+    kept, step = read_discriminator(discriminator_file("mnist-gan"))
+    assert step == 30 and all(torch.allclose(kept[k], latest[k].float(), rtol=1e-3, atol=1e-4) for k in kept)
+    assert not (run / "latest-snapshot.safetensors").exists() and (run / campaign.BEST_FILE).is_file()
+    assert not any("note:" in line for line in said), said        # G and D of one step: nothing to say
+    # a generator snapshot older than the resume file (a run killed between saves): the export says so
+    (run / "generator.safetensors").write_bytes((run / campaign.BEST_FILE).read_bytes())
+    assert campaign.export_best(plan, spec, out=said.append, latest=True, force=True)
+    assert any("resume file's, of step 30 (the generator's: 20)" in line for line in said), said
+    # an unreadable latest snapshot: one line naming the file, not "nothing to export" and not a stack trace
+    (run / "generator.safetensors").write_bytes(b"not a checkpoint")
+    assert main(["campaign", str(plan.path), "--data", str(mnist_root.parent), "--export", "--latest"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "generator.safetensors" in err[0], err
+    # the resume file lost: the run warm-starts from its best snapshot with that snapshot's D
+    (run / "resume.pt").unlink()
+    plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("eval_every = 40", "eval_every = 10")))
+    scores = iter([19.0])                             # step 40's: 30 was measured before
+    campaign.run_worker(plan, plan.runs[0], None)
     state = read_state(run)
     assert state["warm_start"].startswith("from the run's best snapshot at step 20 with its discriminator of that "
                                           "step"), state["warm_start"]
@@ -493,7 +489,7 @@ def test_the_export_ships_the_discriminator_of_the_best_step_and_a_warm_start_ta
 
 
 def test_a_parked_run_whose_folder_is_lost_resumes_from_its_parked_snapshot_and_record(
-        tmp_path, mnist_root, monkeypatch, capsys):
+        tmp_path, mnist_root, monkeypatch, capsys, worker_signals):
     """Run folders live in an ignored folder a replaced machine loses; `--park` keeps an unfinished run's best
     snapshot, its D and its evaluations beside the plan, and the run resumes from them instead of step 0."""
     from training import campaign
@@ -511,28 +507,23 @@ def test_a_parked_run_whose_folder_is_lost_resumes_from_its_parked_snapshot_and_
     scores = iter([30.0, 20.0])
     monkeypatch.setattr(worker, "quick_eval", lambda *a, **k: {"classifier_fid": next(scores),
                                                                 "confidently_classified": 0.5})
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        campaign.run_worker(plan, spec, None)
-        assert main(["campaign", str(short), "--park"]) == 0
-        assert "finished: nothing to park" in capsys.readouterr().out
-        longer = write_plan(tmp_path, TOY_RUN.replace("eval_every = 40", "eval_every = 10"))   # 40 steps: reopened
-        assert main(["campaign", str(longer), "--park"]) == 0
-        parked = tmp_path / "parked" / "t" / spec.name                 # beside the plan, under its name
-        assert "parked the best snapshot (step 20" in capsys.readouterr().out
-        g_best, g_parked = read_checkpoint(run / campaign.BEST_FILE), read_checkpoint(parked / campaign.BEST_FILE)
-        assert all(v.dtype == torch.float16 for v in load_file(parked / campaign.BEST_FILE).values()
-                   if v.is_floating_point())
-        assert all(torch.allclose(g_best[1][k], g_parked[1][k], rtol=1e-2, atol=1e-3) for k in g_best[1])
-        assert read_discriminator(parked / campaign.BEST_D_FILE)[1] == 20
-        shutil.rmtree(run)                                                # the machine was replaced
-        plan = load_plan(longer)
-        assert "parked at step 20 (run again to resume from it)" in format_status(plan)
-        scores = iter([25.0, 10.0])
-        campaign.run_worker(plan, plan.runs[0], None)
-    finally:
-        for sig, h in handlers.items():
-            signal.signal(sig, h)
+    campaign.run_worker(plan, spec, None)
+    assert main(["campaign", str(short), "--park"]) == 0
+    assert "finished: nothing to park" in capsys.readouterr().out
+    longer = write_plan(tmp_path, TOY_RUN.replace("eval_every = 40", "eval_every = 10"))   # 40 steps: reopened
+    assert main(["campaign", str(longer), "--park"]) == 0
+    parked = tmp_path / "parked" / "t" / spec.name                 # beside the plan, under its name
+    assert "parked the best snapshot (step 20" in capsys.readouterr().out
+    g_best, g_parked = read_checkpoint(run / campaign.BEST_FILE), read_checkpoint(parked / campaign.BEST_FILE)
+    assert all(v.dtype == torch.float16 for v in load_file(parked / campaign.BEST_FILE).values()
+               if v.is_floating_point())
+    assert all(torch.allclose(g_best[1][k], g_parked[1][k], rtol=1e-2, atol=1e-3) for k in g_best[1])
+    assert read_discriminator(parked / campaign.BEST_D_FILE)[1] == 20
+    shutil.rmtree(run)                                                # the machine was replaced
+    plan = load_plan(longer)
+    assert "parked at step 20 (run again to resume from it)" in format_status(plan)
+    scores = iter([25.0, 10.0])
+    campaign.run_worker(plan, plan.runs[0], None)
     state = read_state(run)
     assert state["warm_start"].startswith("from the run's best snapshot at step 20 with its discriminator of that "
                                           "step"), state["warm_start"]
@@ -546,6 +537,10 @@ def test_a_parked_run_whose_folder_is_lost_resumes_from_its_parked_snapshot_and_
     assert campaign.export_best(plan, plan.runs[0], out=lambda *_: None)
     shutil.rmtree(run)
     assert campaign.unpark_run(plan, plan.runs[0]) is None and not run.exists()
+    row = format_status(plan).splitlines()[-1]          # the shipped file says how far the lost run had come
+    assert "40/40" in row and "finished: shipped at step 40; its folder is not here" in row, row
+    longer = load_plan(write_plan(tmp_path, TOY_RUN.replace("steps = 40", "steps = 60")))
+    assert "shipped at step 40; its folder is not here (run again to continue" in format_status(longer)
 
 
 def test_a_warm_start_loads_the_kept_discriminator_only_when_it_fits(tmp_path, mnist_root, monkeypatch):

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from .plan import Plan, RunSpec
+from .ship import shipped_by
 from .state import BEST_D_FILE, BEST_FILE, STATE_FILE, read_state, write_state
 
 # the campaign record keys that describe the run's progress; the rest (a worker's pid, a lock) belong to a machine
@@ -57,17 +58,24 @@ def park_run(plan: Plan, spec: RunSpec, out=print) -> Path | None:
     return dest
 
 
+def parked_state(plan: Plan, spec: RunSpec) -> dict | None:
+    """The parked copy's record, when there is one to resume from: a best snapshot that the run has not shipped a
+    later one of since (then the usual warm start from the shipped file is newer)."""
+    parked = read_state(parked_copy(plan, spec))
+    if not parked.get("best") or not (parked_copy(plan, spec) / BEST_FILE).is_file():
+        return None
+    return None if _shipped_since(plan, spec, parked["best"]["step"]) else parked
+
+
 def unpark_run(plan: Plan, spec: RunSpec) -> str | None:
     """Restore a run folder that has neither a resume file nor a best snapshot from its parked copy, unless the
     shipped checkpoint is this run's own and at least as far on. What was done, in words, or None."""
     from gan_demo.checkpoint import atomic_write
     src, run_dir = parked_copy(plan, spec), plan.run_dir(spec)
-    if not (src / BEST_FILE).is_file() or (run_dir / "resume.pt").is_file() or (run_dir / BEST_FILE).is_file():
+    parked = parked_state(plan, spec)
+    if parked is None or (run_dir / "resume.pt").is_file() or (run_dir / BEST_FILE).is_file():
         return None
-    parked = read_state(src)
-    step = (parked.get("best") or {}).get("step", 0)
-    if _shipped_since(plan, spec, step):
-        return None                      # shipped since it was parked: the usual warm start from it is newer
+    step = parked["best"]["step"]
     run_dir.mkdir(parents=True, exist_ok=True)
     for name in (BEST_FILE, BEST_D_FILE):
         if (src / name).is_file():
@@ -76,12 +84,8 @@ def unpark_run(plan: Plan, spec: RunSpec) -> str | None:
     return f"restored from its parked copy in {src} (best snapshot of step {step})"
 
 
+
 def _shipped_since(plan: Plan, spec: RunSpec, step: int) -> bool:
     """The shipped checkpoint is this run's own, of `step` or later."""
-    from gan_demo.checkpoint import CheckpointError, read_checkpoint
-    from gan_demo.generator import weights_dir
-    try:
-        shipped = read_checkpoint(weights_dir() / spec.entry.weights_file)[2].get("training") or {}
-    except CheckpointError:
-        return False
-    return (shipped.get("campaign") or {}).get("run") == f"{plan.name}/{spec.name}" and shipped.get("steps", 0) >= step
+    shipped = shipped_by(plan, spec)
+    return shipped is not None and shipped.get("steps", 0) >= step

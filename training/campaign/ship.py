@@ -13,7 +13,7 @@ from .plan import HIGHER_IS_BETTER, LOWER_IS_BETTER, Plan, RunSpec
 from .state import BEST_D_FILE, BEST_FILE, checkpoint_identity, read_state, save_snapshot
 
 
-def _shipped_meta(entry: ModelEntry) -> dict | None:
+def shipped_meta(entry: ModelEntry) -> dict | None:
     """The shipped checkpoint's metadata (None when nothing is shipped or it cannot be read)."""
     from gan_demo.checkpoint import CheckpointError, read_checkpoint
     from gan_demo.generator import weights_dir
@@ -23,9 +23,15 @@ def _shipped_meta(entry: ModelEntry) -> dict | None:
         return None
 
 
+def shipped_by(plan: Plan, spec: RunSpec) -> dict | None:
+    """The shipped checkpoint's training record when this plan run made it (the campaign's note in it), else None."""
+    training = (shipped_meta(spec.entry) or {}).get("training") or {}
+    return training if (training.get("campaign") or {}).get("run") == f"{plan.name}/{spec.name}" else None
+
+
 def shipped_metrics(entry: ModelEntry) -> dict | None:
     """The shipped checkpoint's metrics (None when nothing is shipped or it cannot be read)."""
-    meta = _shipped_meta(entry)
+    meta = shipped_meta(entry)
     return None if meta is None else meta.get("metrics") or {}
 
 
@@ -177,7 +183,7 @@ def keep_discriminator(plan: Plan, spec: RunSpec, out=print) -> Path | None:
     run_dir = plan.run_dir(spec)
     state = read_state(run_dir)
     started = state.get("warm_from_shipped")
-    shipped = _shipped_meta(spec.entry)
+    shipped = shipped_meta(spec.entry)
     if not started or state.get("d_warmup_left", 0) or shipped is None or checkpoint_identity(shipped) != started:
         return None
     dest = ship_discriminator(run_dir, spec.entry.name)

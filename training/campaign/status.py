@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .evaluation import headline, score_text, targets_measured, targets_missed
-from .park import parked_copy
+from .park import parked_state
 from .plan import Plan, RunSpec
+from .ship import shipped_by
 from .state import is_finished, last_log, read_state, trained_by
 
 
@@ -21,9 +22,11 @@ def status_rows(plan: Plan) -> list[dict]:
     for s in plan.runs:
         d = plan.run_dir(s)
         st, rec = read_state(d), last_log(d)
-        if not d.exists() and (parked := read_state(parked_copy(plan, s))).get("best"):
+        if not d.exists() and (parked := parked_state(plan, s)):
             st = parked                  # the folder is lost (or not yet here): --park's copy is where it resumes
             rec = {"step": st["best"]["step"]}
+        elif not d.exists() and (shipped := shipped_by(plan, s)):
+            rec = {"step": int(shipped.get("steps", 0))}       # where a warm start from the shipped file begins
         step = rec.get("step", st.get("warm_start_step", 0))
         ips = rec.get("img_per_s")
         left = None
@@ -44,8 +47,13 @@ def _run_state(plan: Plan, s: RunSpec, run_dir: Path) -> str:
     if is_finished(plan, s):
         return "finished"
     if not run_dir.exists():
-        parked = read_state(parked_copy(plan, s)).get("best")
-        return f"parked at step {parked['step']} (run again to resume from it)" if parked else "not started"
+        if parked := parked_state(plan, s):
+            return f"parked at step {parked['best']['step']} (run again to resume from it)"
+        if shipped := shipped_by(plan, s):
+            step = int(shipped.get("steps", 0))
+            return (f"finished: shipped at step {step}; its folder is not here" if step >= s.steps else
+                    f"shipped at step {step}; its folder is not here (run again to continue from it)")
+        return "not started"
     pid = trained_by(run_dir)
     state = read_state(run_dir)
     left, total = state.get("d_warmup_left", 0), state.get("d_warmup_total", s.d_warmup)
