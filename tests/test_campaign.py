@@ -501,7 +501,7 @@ def test_a_parked_run_whose_folder_is_lost_resumes_from_its_parked_snapshot_and_
     plan = load_plan(short)
     spec, run = plan.runs[0], plan.run_dir(plan.runs[0])
     assert main(["campaign", str(short), "--park"]) == 0
-    assert "nothing to park" in capsys.readouterr().out              # not evaluated yet
+    assert "nothing parked: no unfinished run has an evaluated snapshot" in capsys.readouterr().out
     assert main(["campaign", str(short), "--park", "--export"]) == 2
     assert "--park goes alone" in capsys.readouterr().err
     scores = iter([30.0, 20.0])

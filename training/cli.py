@@ -594,10 +594,11 @@ def cmd_campaign(a) -> int:
         if a.status:
             print(format_status(plan))
             return 0
-        if a.park:
-            for spec in plan.runs:
-                if not a.run or spec.name in a.run:
-                    park_run(plan, spec)
+        if a.park:                       # every run: only those with a snapshot are mentioned
+            parked = [park_run(plan, spec, say_empty=bool(a.run)) for spec in plan.runs
+                      if not a.run or spec.name in a.run]
+            if not a.run and not any(parked):
+                print(f"nothing parked: no unfinished run has an evaluated snapshot in {plan.runs_dir}")
             return 0
         if a.export:
             for spec in plan.runs:

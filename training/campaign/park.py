@@ -26,14 +26,16 @@ def parked_copy(plan: Plan, spec: RunSpec) -> Path:
     return plan.parked_dir / spec.name
 
 
-def park_run(plan: Plan, spec: RunSpec, out=print) -> Path | None:
+def park_run(plan: Plan, spec: RunSpec, out=print, say_empty: bool = True) -> Path | None:
     """Copy the run's best snapshot (G in fp16), its discriminator and its record to parked_copy(); the folder, or
-    None (said in one line) when there is nothing worth parking."""
+    None (said in one line; for a run without an evaluated snapshot only with say_empty) when there is nothing
+    worth parking."""
     from gan_demo.checkpoint import atomic_write, read_checkpoint, save_checkpoint
     run_dir = plan.run_dir(spec)
     state = read_state(run_dir)
     if not state.get("best") or not (run_dir / BEST_FILE).is_file():
-        out(f"{spec.name}: no evaluated snapshot in {run_dir}: nothing to park")
+        if say_empty:
+            out(f"{spec.name}: no evaluated snapshot in {run_dir}: nothing to park")
         return None
     if state.get("finished_at", 0) >= spec.steps:
         out(f"{spec.name}: finished: nothing to park (--export ships its best where it beats the shipped one)")
