@@ -341,11 +341,11 @@ def test_a_stopped_warm_up_goes_on_where_it_stopped_before_the_generator_trains(
 
     d_steps, step = [], Trainer._discriminator_step
 
-    def counted(self, d_step):                  # the stop comes after the warm-up's fifth step
+    def counted(self, d_step, **kw):            # the stop comes after the warm-up's fifth step
         d_steps.append(self.step)
         if len(d_steps) == 5 and self.step == 10:
             self.stop_event.set()
-        return step(self, d_step)
+        return step(self, d_step, **kw)
     monkeypatch.setattr(Trainer, "_discriminator_step", counted)
     campaign.run_worker(plan, spec, None)
     run = plan.run_dir(spec)
@@ -390,11 +390,11 @@ def test_a_run_continuing_the_shipped_generator_keeps_its_discriminator_when_it_
     shipped.write_bytes(t.train().read_bytes())
     stop_after = {"n": 2}                       # the first run stops inside the warm-up
 
-    def stopping(self, d_step, step=Trainer._discriminator_step):
+    def stopping(self, d_step, step=Trainer._discriminator_step, **kw):
         stop_after["n"] -= 1
         if stop_after["n"] == 0:
             self.stop_event.set()
-        return step(self, d_step)
+        return step(self, d_step, **kw)
     monkeypatch.setattr(Trainer, "_discriminator_step", stopping)
     said = []
     campaign.run_worker(plan, spec, None)
@@ -479,7 +479,7 @@ def test_the_export_ships_the_discriminator_of_the_best_step_and_a_warm_start_ta
     # the resume file lost: the run warm-starts from its best snapshot with that snapshot's D
     (run / "resume.pt").unlink()
     plan = load_plan(write_plan(tmp_path, TOY_RUN.replace("eval_every = 40", "eval_every = 10")))
-    scores = iter([19.0])                             # step 40's: 30 was measured before
+    scores = iter([22.0, 19.0])                       # 30 again: the step-30 generator measured before is gone
     campaign.run_worker(plan, plan.runs[0], None)
     state = read_state(run)
     assert state["warm_start"].startswith("from the run's best snapshot at step 20 with its discriminator of that "
@@ -541,6 +541,47 @@ def test_a_parked_run_whose_folder_is_lost_resumes_from_its_parked_snapshot_and_
     assert "40/40" in row and "finished: shipped at step 40; its folder is not here" in row, row
     longer = load_plan(write_plan(tmp_path, TOY_RUN.replace("steps = 40", "steps = 60")))
     assert "shipped at step 40; its folder is not here (run again to continue" in format_status(longer)
+
+
+def test_a_parked_copy_that_cannot_be_used_is_reported_and_a_finished_run_drops_its_copy(
+        tmp_path, mnist_root, monkeypatch, capsys, worker_signals):
+    from training import campaign
+    import training.campaign.worker as worker
+    monkeypatch.setenv("GAN_DEMO_WEIGHTS_DIR", str(tmp_path / "weights"))     # nothing shipped
+    plans = {n: write_plan(tmp_path, TOY_RUN.replace("steps = 40", f"steps = {n}").replace(
+        "eval_every = 40", "eval_every = 10"), name=f"p{n}.toml") for n in (20, 40, 60)}
+    for p in plans.values():                          # one plan name, so one run folder and one parked copy
+        p.write_text(p.read_text().replace('name = "t"', f'name = "t"\nparked_dir = "{tmp_path / "parked"}"'))
+    scores = iter(range(100, 0, -1))                  # every evaluation the best so far
+    monkeypatch.setattr(worker, "quick_eval", lambda *a, **k: {"classifier_fid": float(next(scores)),
+                                                                "confidently_classified": 0.5})
+    plan = load_plan(plans[20])
+    spec, run, parked = plan.runs[0], plan.run_dir(plan.runs[0]), tmp_path / "parked" / plan.runs[0].name
+    campaign.run_worker(plan, spec, None)
+    assert main(["campaign", str(plans[40]), "--park"]) == 0 and (parked / campaign.BEST_FILE).is_file()
+    # a record that cannot be read costs the evaluations, not the snapshot
+    (parked / "campaign.json").write_text("{not json")
+    shutil.rmtree(run)
+    plan = load_plan(plans[40])
+    campaign.run_worker(plan, plan.runs[0], None)
+    state = read_state(run)
+    assert state["warm_start"].startswith("from the run's best snapshot at step 20"), state["warm_start"]
+    assert "evaluations are lost" in state["warm_start"] and [e["step"] for e in state["evaluations"]] == [30, 40]
+    # finished: nothing to park, and the older copy goes, so that a lost folder does not train from step 20 again
+    capsys.readouterr()
+    assert main(["campaign", str(plans[40]), "--park"]) == 0
+    assert "finished: nothing to park (its older parked copy" in capsys.readouterr().out and not parked.exists()
+    # an unreadable parked generator: said in the status and the log, and the run starts again from step 0
+    assert main(["campaign", str(plans[60]), "--park"]) == 0 and (parked / campaign.BEST_FILE).is_file()
+    (parked / campaign.BEST_FILE).write_bytes(b"not a checkpoint")
+    shutil.rmtree(run)
+    plan = load_plan(plans[60])
+    assert "not started: its parked copy is unreadable" in format_status(plan)
+    plan = load_plan(plans[20])                       # the same run, 20 steps: enough to see where it starts
+    campaign.run_worker(plan, plan.runs[0], None)
+    log = (run / "campaign.log").read_text()
+    assert "its parked copy is unreadable" in log and "starting from step 0" in log, log
+    assert [e["step"] for e in read_state(run)["evaluations"]] == [10, 20]
 
 
 def test_a_warm_start_loads_the_kept_discriminator_only_when_it_fits(tmp_path, mnist_root, monkeypatch):

@@ -595,11 +595,17 @@ def cmd_campaign(a) -> int:
             print(format_status(plan))
             return 0
         if a.park:                       # every run: only those with a snapshot are mentioned
-            parked = [park_run(plan, spec, say_empty=bool(a.run)) for spec in plan.runs
-                      if not a.run or spec.name in a.run]
-            if not a.run and not any(parked):
+            parked, failed = [], 0
+            for spec in plan.runs:
+                if not a.run or spec.name in a.run:
+                    try:
+                        parked.append(park_run(plan, spec, say_empty=bool(a.run)))
+                    except CheckpointError as e:      # one line, and the other runs are still parked
+                        print(f"error: {spec.name}: not parked: {e}", file=sys.stderr)
+                        failed += 1
+            if not a.run and not any(parked) and not failed:
                 print(f"nothing parked: no unfinished run has an evaluated snapshot in {plan.runs_dir}")
-            return 0
+            return 2 if failed else 0
         if a.export:
             for spec in plan.runs:
                 if not a.run or spec.name in a.run:

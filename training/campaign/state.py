@@ -53,6 +53,14 @@ def save_snapshot(src: Path, dest: Path, plan: "Plan", spec: RunSpec, state: dic
     save_checkpoint(dest, entry, tensors, training=training, metrics=metrics)
 
 
+def same_architecture(saved, planned) -> bool:
+    """A snapshot's config against the plan's. A text model takes its vocabulary from the data when it trains (the
+    plan's entry leaves it unset), so that is not compared."""
+    ignore = {"vocab"} if planned.is_text else set()
+    strip = lambda c: {k: v for k, v in c.to_dict().items() if k not in ignore}    # noqa: E731
+    return strip(saved.config) == strip(planned.config)
+
+
 def checkpoint_identity(meta: dict) -> dict:
     """Which checkpoint this is, from its metadata: its step count and when its training finished."""
     training = meta.get("training") or {}

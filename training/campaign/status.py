@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .evaluation import headline, score_text, targets_measured, targets_missed
-from .park import parked_state
+from .park import check_parked, parked_state
 from .plan import Plan, RunSpec
 from .ship import shipped_by
 from .state import is_finished, last_log, read_state, trained_by
@@ -24,7 +24,7 @@ def status_rows(plan: Plan) -> list[dict]:
         st, rec = read_state(d), last_log(d)
         if not d.exists() and (parked := parked_state(plan, s)):
             st = parked                  # the folder is lost (or not yet here): --park's copy is where it resumes
-            rec = {"step": st["best"]["step"]}
+            rec = {"step": st["parked_step"]}
         elif not d.exists() and (shipped := shipped_by(plan, s)):
             rec = {"step": int(shipped.get("steps", 0))}       # where a warm start from the shipped file begins
         step = rec.get("step", st.get("warm_start_step", 0))
@@ -47,8 +47,11 @@ def _run_state(plan: Plan, s: RunSpec, run_dir: Path) -> str:
     if is_finished(plan, s):
         return "finished"
     if not run_dir.exists():
-        if parked := parked_state(plan, s):
-            return f"parked at step {parked['best']['step']} (run again to resume from it)"
+        parked, why_not = check_parked(plan, s)
+        if parked:
+            return f"parked at step {parked['parked_step']} (run again to resume from it)"
+        if why_not:
+            return f"not started: {why_not}"
         if shipped := shipped_by(plan, s):
             step = int(shipped.get("steps", 0))
             return (f"finished: shipped at step {step}; its folder is not here" if step >= s.steps else

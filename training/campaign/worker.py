@@ -13,8 +13,8 @@ from .evaluation import eval_sample_count, headline, metric_value, quick_eval, r
     rescore_best, score_text
 from .plan import Plan, RunSpec
 from .park import unpark_run
-from .state import BEST_D_FILE, BEST_FILE, checkpoint_identity, is_finished, lock_run, read_state, save_snapshot, \
-    write_state
+from .state import BEST_D_FILE, BEST_FILE, checkpoint_identity, is_finished, lock_run, read_state, same_architecture, \
+    save_snapshot, write_state
 
 WARMUP_SAVE_EVERY = 50        # a fresh discriminator's warm-up is saved this often (on a CPU: every few minutes)
 BUSY = 3                      # a worker's exit code when another process already trains its run
@@ -27,38 +27,33 @@ def _say(run_dir: Path, text: str) -> None:
         f.write(line + "\n")
 
 
-def _same_architecture(saved, planned) -> bool:
-    """A snapshot's config against the plan's. A text model takes its vocabulary from the data when it trains (the
-    plan's entry leaves it unset), so that is not compared."""
-    ignore = {"vocab"} if planned.is_text else set()
-    strip = lambda c: {k: v for k, v in c.to_dict().items() if k not in ignore}    # noqa: E731
-    return strip(saved.config) == strip(planned.config)
-
-
 SHIPPED = "the shipped checkpoint"
 
 
 def _warm_source(plan: Plan, spec: RunSpec, run_dir: Path):
-    """(path, why) of a generator to warm-start from: the run's own best snapshot, else the shipped checkpoint when
-    this plan run made it (or whatever made it, with start_from = "shipped") and the architecture matches; (None,
-    why not) otherwise."""
+    """(path, what, skipped) of a generator to warm-start from: the run's own best snapshot, else the shipped
+    checkpoint when this plan run made it (or whatever made it, with start_from = "shipped") and the architecture
+    matches; path None when there is none. `skipped`: why a candidate was passed over ("" when none was)."""
     from gan_demo.checkpoint import CheckpointError, read_checkpoint
     from gan_demo.generator import weights_dir
+    skipped = []
     for path, what in ((run_dir / BEST_FILE, "the run's best snapshot"),
                        (weights_dir() / spec.entry.weights_file, SHIPPED)):
         if not path.is_file():
             continue
         try:
             entry, _, meta = read_checkpoint(path)
-        except CheckpointError as e:
-            return None, f"{what} is unreadable ({e})"
+        except CheckpointError as e:     # said, and the next candidate tried: never a silent restart from 0
+            skipped.append(f"{what} is unreadable ({e})")
+            continue
         made_here = (meta.get("training") or {}).get("campaign", {}).get("run") == f"{plan.name}/{spec.name}"
         if what == SHIPPED and not made_here and spec.start_from != "shipped":
             continue                     # shipped by something else: not this run's progress
-        if not _same_architecture(entry, spec.entry):
+        if not same_architecture(entry, spec.entry):
+            skipped.append(f"{what} has another architecture than the plan's")
             continue
-        return path, what
-    return None, "no snapshot of this run to warm-start from"
+        return path, what, "; ".join(skipped)
+    return None, "no snapshot of this run to warm-start from", "; ".join(skipped)
 
 
 def _load_kept_discriminator(trainer, name: str, path: Path | None = None) -> tuple[int | None, str]:
@@ -126,10 +121,14 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
         warm = "no resume file (a new run, or its folder vanished)" if not restored else \
             f"no resume file: its folder vanished, {restored}"
     if warm is not None:
-        src, what = _warm_source(plan, spec, run_dir)
+        src, what, skipped = _warm_source(plan, spec, run_dir)
+        warm += f"; {skipped}" if skipped else ""
         if src is None:
             _say(run_dir, f"{warm}; {what}: starting from step 0")
             trainer = make_trainer()
+            # nothing of an earlier life of the run carries over (a record restored with a snapshot that then
+            # could not be used, say): its evaluations, best and warm start describe generators that are gone
+            state = {}
         else:
             _, _, meta = read_checkpoint(src)
             trainer = make_trainer(init_from=src)
@@ -147,6 +146,10 @@ def run_worker(plan: Plan, spec: RunSpec, deadline: float | None) -> int:
             state["d_warmup_left"] = state["d_warmup_total"] = d_warmup   # the plan's figure may change later
             state["warm_start"] = f"from {what} at step {trainer.step} with {d} ({warm})"
             state["warm_start_step"] = trainer.step          # --status's step until the run logs its own
+            # the steps after the snapshot are trained again: their evaluations were of generators that are gone
+            state["evaluations"] = [e for e in state.get("evaluations", []) if e["step"] <= trainer.step]
+            if (state.get("best") or {}).get("step", 0) > trainer.step:
+                del state["best"]
             if what == SHIPPED:          # whose discriminator an export may keep (keep_discriminator)
                 state["warm_from_shipped"] = checkpoint_identity(meta)
             _say(run_dir, f"warm-starting {state['warm_start']}")
