@@ -667,7 +667,7 @@ def test_a_text_run_warm_starts_from_its_snapshot_although_the_data_set_its_voca
     trained = spec.entry.with_config(vocab=tuple("abc .,'"))        # as the Trainer saves it
     torch.manual_seed(0)
     save_checkpoint(run_dir / BEST_FILE, trained, build_generator(trained.arch, trained.config).state_dict())
-    assert _warm_source(plan, spec, run_dir) == (run_dir / BEST_FILE, "the run's best snapshot")
+    assert _warm_source(plan, spec, run_dir) == (run_dir / BEST_FILE, "the run's best snapshot", "")
     wider = spec.entry.with_config(dim=32, vocab=tuple("abc .,'"))               # another architecture: not it
     save_checkpoint(run_dir / BEST_FILE, wider, build_generator(wider.arch, wider.config).state_dict())
     assert _warm_source(plan, spec, run_dir)[0] is None

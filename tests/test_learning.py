@@ -79,8 +79,8 @@ def test_recalibration_measures_the_ema_generators_own_activations(mnist, tmp_pa
     raw generator). Here its first layer's weights are doubled (an EMA far from G): the recalibrated first BN then
     matches the mean and variance of Linear(z) over fresh latents, four times the copied variance."""
     t = trainer(mnist, tmp_path)
-    for _ in range(30):
-        t.train_step()
+    for _ in range(60):                                   # one BN update a step: the copied statistics, which start
+        t.train_step()                                    # at variance 1, are G's own by then (0.9^60 of 1 left)
     with torch.no_grad():
         t.G_ema.net[0].weight.mul_(2)
         t.G_ema.net[0].bias.mul_(2)
