@@ -7,8 +7,9 @@ Speed by design: data lives on the training device as uint8 and is augmented the
 (1.2–1.5× on the CPU too); on CUDA bf16 autocast, fused Adam, cuDNN autotuning and, opt-in, CUDA graphs (compile);
 losses are accumulated on the device and read (one host sync) every `log_every`
 steps; the generator step trains on the batch generated for the last discriminator step (as pytorch/examples' DCGAN
-does), one generator pass a step fewer (1.07–1.18× on the CPU, README "Performance"). Exactness by design: every random draw after initialisation comes from one seeded torch.Generator whose
-state is in the resume file, so N steps = N/2 steps + resume + N/2 steps, bit for bit on the CPU.
+does), one generator pass a step fewer (1.07–1.18× on the CPU, README "Performance"). Exactness by design: every
+random draw after initialisation comes from one seeded torch.Generator whose state is in the resume file, so N steps
+= N/2 steps + resume + N/2 steps, bit for bit on the CPU.
 
 The callback receives dicts {"type": "log"|"samples"|"done", "step", "total", …}; it (or `stop_event.set()`)
 can stop the run cleanly: the state is saved and the generator exported, nothing learned is lost.
@@ -287,23 +288,20 @@ class Trainer:
 
     def _discriminator_step(self, d_step: int, keep_fake: bool = False):
         """D's (the critic's) `d_step`-th step, counted from 0 over the run, on a real and a generated batch →
-        (D's loss, real scores, fake scores, the real batch's labels: the generator step draws for these too, and
-        with keep_fake the generated batch with G's graph and its latents, else (None, None): the generator step that
-        follows trains on that batch, as pytorch/examples' DCGAN does, instead of drawing and generating another).
+        (D's loss, real scores, fake scores, the real batch's labels: the generator step draws for these too, with
+        keep_fake the generated batch with G's graph (else None), its latents): the generator step that follows
+        trains on that batch, as pytorch/examples' DCGAN does, instead of drawing and generating another.
         With gp_every = k the gradient penalty (WGAN-GP's, or R1 where r1_gamma is set), the double-backward pass
         that costs ~40% of a critic step on the CPU, is taken on every k-th step only and weighted k× (lazy
         regularisation, Karras et al. 2020); the last one taken is kept in self._gp for the log."""
         r, B, G, D = self.recipe, self.recipe.batch, self._g, self._d   # B: the global batch; each rank its rows
         x, y = self._real(B)
         z = self._z(B)
-        kept = None
-        if keep_fake:                    # one generator pass a step, not two (-10% of a DCGAN-64 step on the CPU)
-            with self._autocast():
-                kept = G(z, y)
-            fake = kept.detach()
-        else:
-            with torch.no_grad(), self._autocast():
-                fake = G(z, y)
+        # keep_fake: G's graph is kept for the generator step (one generator pass a step, not two: -10% of a
+        # DCGAN-64 step on the CPU); otherwise none is built
+        with torch.set_grad_enabled(keep_fake), self._autocast():
+            generated = G(z, y)
+        fake = generated.detach()
         x, fake = self._augment(x), self._augment(fake)
         with self._autocast():
             real_s = D(x, y)
@@ -320,7 +318,7 @@ class Trainer:
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_d.step()
-        return dl, real_s, fake_s, y, kept, (z if keep_fake else None)
+        return dl, real_s, fake_s, y, (generated if keep_fake else None), z
 
     def warm_up_discriminator(self, steps: int, every: int = 0, on_progress=None) -> int:
         """Train a fresh D alone for `steps` steps beside a trained G, which stays as it is: G's first steps then

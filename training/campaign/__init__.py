@@ -39,7 +39,7 @@ The parts, in the order a run meets them:
                    latest snapshot rather than the best)
 """
 from .evaluation import headline, headline_value, metric_value, replaces_best, rescore_best, targets_missed
-from .park import park_run, parked_copy, parked_state, unpark_run
+from .park import check_parked, park_run, parked_copy, unpark_run
 from .plan import Plan, PlanError, RunSpec, load_plan
 from .runner import check_devices, run_campaign
 from .ship import export_best, export_protocol, keep_discriminator, readme_grid, shipped_note, shipped_score, \
@@ -50,6 +50,6 @@ from .worker import run_worker
 
 __all__ = ["BEST_D_FILE", "BEST_FILE", "Plan", "PlanError", "RunSpec", "check_devices", "export_best",
            "export_protocol", "format_status", "headline", "headline_value", "keep_discriminator", "load_plan",
-           "lock_run", "metric_value", "park_run", "parked_copy", "parked_state", "read_state", "readme_grid",
+           "lock_run", "metric_value", "check_parked", "park_run", "parked_copy", "read_state", "readme_grid",
            "replaces_best", "rescore_best", "run_campaign", "run_worker", "shipped_note", "shipped_score",
            "status_rows", "targets_missed", "trained_by", "unpark_run", "why_not_ship"]

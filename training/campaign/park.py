@@ -97,11 +97,6 @@ def check_parked(plan: Plan, spec: RunSpec) -> tuple[dict | None, str]:
     return {**record, "parked_step": step}, ""
 
 
-def parked_state(plan: Plan, spec: RunSpec) -> dict | None:
-    """The parked copy's record (with "parked_step"), when there is one to resume from."""
-    return check_parked(plan, spec)[0]
-
-
 def unpark_run(plan: Plan, spec: RunSpec) -> str | None:
     """Restore a run folder that has neither a resume file nor a best snapshot from its parked copy. What was done,
     or why the copy was not used, in words; None when there is no copy to consider."""

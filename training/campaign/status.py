@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .evaluation import headline, score_text, targets_measured, targets_missed
-from .park import check_parked, parked_state
+from .park import check_parked
 from .plan import Plan, RunSpec
 from .ship import shipped_by
 from .state import is_finished, last_log, read_state, trained_by
@@ -22,11 +22,11 @@ def status_rows(plan: Plan) -> list[dict]:
     for s in plan.runs:
         d = plan.run_dir(s)
         st, rec = read_state(d), last_log(d)
-        if not d.exists() and (parked := parked_state(plan, s)):
-            st = parked                  # the folder is lost (or not yet here): --park's copy is where it resumes
-            rec = {"step": st["parked_step"]}
-        elif not d.exists() and (shipped := shipped_by(plan, s)):
-            rec = {"step": int(shipped.get("steps", 0))}       # where a warm start from the shipped file begins
+        lost = None if d.exists() else _lost_folder(plan, s)     # (record, step, state) of where it would resume
+        if lost and lost[0]:
+            st = lost[0]
+        if lost and lost[1] is not None:
+            rec = {"step": lost[1]}
         step = rec.get("step", st.get("warm_start_step", 0))
         ips = rec.get("img_per_s")
         left = None
@@ -39,24 +39,31 @@ def status_rows(plan: Plan) -> list[dict]:
                      "best": best["score"] if best else None, "best_step": best["step"] if best else None,
                      "targets_met": len(measured) - targets_missed(best["metrics"], measured) if measured else None,
                      "targets": len(measured), "targets_at_export": sorted(set(s.targets) - set(measured)),
-                     "time_left_s": left, "state": _run_state(plan, s, d)})
+                     "time_left_s": left, "state": _run_state(plan, s, d, lost)})
     return rows
 
 
-def _run_state(plan: Plan, s: RunSpec, run_dir: Path) -> str:
+def _lost_folder(plan: Plan, s: RunSpec) -> tuple[dict | None, int | None, str]:
+    """A run without a folder (lost with a machine, or not started): (the record it would resume with, its step,
+    its state in words), from --park's copy, else the checkpoint it shipped."""
+    parked, why_not = check_parked(plan, s)
+    if parked:
+        step = parked["parked_step"]
+        return parked, step, f"parked at step {step} (run again to resume from it)"
+    if why_not:
+        return None, None, f"not started: {why_not}"
+    if shipped := shipped_by(plan, s):
+        step = int(shipped.get("steps", 0))
+        return None, step, (f"finished: shipped at step {step}; its folder is not here" if step >= s.steps else
+                            f"shipped at step {step}; its folder is not here (run again to continue from it)")
+    return None, None, "not started"
+
+
+def _run_state(plan: Plan, s: RunSpec, run_dir: Path, lost: tuple | None) -> str:
     if is_finished(plan, s):
         return "finished"
-    if not run_dir.exists():
-        parked, why_not = check_parked(plan, s)
-        if parked:
-            return f"parked at step {parked['parked_step']} (run again to resume from it)"
-        if why_not:
-            return f"not started: {why_not}"
-        if shipped := shipped_by(plan, s):
-            step = int(shipped.get("steps", 0))
-            return (f"finished: shipped at step {step}; its folder is not here" if step >= s.steps else
-                    f"shipped at step {step}; its folder is not here (run again to continue from it)")
-        return "not started"
+    if lost:
+        return lost[2]
     pid = trained_by(run_dir)
     state = read_state(run_dir)
     left, total = state.get("d_warmup_left", 0), state.get("d_warmup_total", s.d_warmup)
