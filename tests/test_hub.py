@@ -172,6 +172,12 @@ def test_push_stages_a_run_folder_like_export(tmp_path):
     assert card["license"] == "cc-by-sa-3.0" and card["pipeline_tag"] == "unconditional-image-generation"
     assert "metrics" not in card                       # nothing measured yet: no metrics claimed
     assert "- steps: 2" in printed[-1]
+    from gan_demo.checkpoint import G_PREFIX, read_checkpoint, read_safetensors
+    from training.push import stage
+    staged = stage(str(tmp_path / "run"), "acme/gan-demo", tmp_path / "staged")
+    tensors = read_safetensors(staged.files[0])[1]     # the shipped format: fp16 storage, directions measured
+    assert {v.dtype for k, v in tensors.items() if k.startswith(G_PREFIX) and v.is_floating_point()} == {torch.float16}
+    assert read_checkpoint(staged.files[0])[2]["directions"]
 
 
 def test_app_shows_a_model_missing_from_the_hub_repo_as_not_available(tmp_path, monkeypatch):
