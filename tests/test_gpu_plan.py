@@ -69,24 +69,29 @@ def test_the_rehearsal_plan_is_the_same_runs_on_the_cpu_at_toy_sizes(tmp_path):
 
 
 # --- packing --------------------------------------------------------------------------------------------------
-def test_packing_splits_or_leaves_out_what_exceeds_the_limits(tmp_path):
+def pack(tmp_path, files: dict):
+    """Job.pack over a stage holding `files` (relative path → bytes) → (the job, its checked manifest)."""
     a = argparse.Namespace(started=None, rehearse=True, budget=60, data=tmp_path, out=tmp_path / "out",
                            work=tmp_path / "work", inception=None)
     job = gpu_plan.Job(a)
     job.out.mkdir()
-    job.stage.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(6):                                   # six 1 MiB checkpoints, one over 16 MiB
-        (job.stage / f"model{i}.safetensors").write_bytes(rng.bytes(MIB))
-    (job.stage / "huge.safetensors").write_bytes(rng.bytes(17 * MIB))
-    (job.stage / "notes.json").write_text("{}")
-    (job.stage / "anim.gif").write_bytes(rng.bytes(30 * MIB))    # incompressible: the bundle cannot hold it
-    (job.stage / "discriminators").mkdir()                        # a kept D travels in the bundle, after the GIF
-    (job.stage / "discriminators" / "model0.safetensors").write_bytes(rng.bytes(3 * MIB))
+    for name, data in files.items():
+        (job.stage / name).parent.mkdir(parents=True, exist_ok=True)
+        (job.stage / name).write_bytes(data)
     job.log_file = open(job.out / "log.txt", "w")
     job.pack()
     job.log_file.close()
-    m = check_limits(job.out)
+    return job, check_limits(job.out)
+
+
+def test_packing_splits_or_leaves_out_what_exceeds_the_limits(tmp_path):
+    rng = np.random.default_rng(0)
+    job, m = pack(tmp_path, {**{f"model{i}.safetensors": rng.bytes(MIB) for i in range(6)},   # six 1 MiB checkpoints,
+                             "huge.safetensors": rng.bytes(17 * MIB),                          # one over 16 MiB
+                             "notes.json": b"{}",
+                             "anim.gif": rng.bytes(30 * MIB),     # incompressible: the bundle cannot hold it
+                             # a kept D travels in the bundle, after the GIF
+                             "discriminators/model0.safetensors": rng.bytes(3 * MIB)})
     assert any("huge.safetensors" in x for x in m["left_out"]) and any("anim.gif" in x for x in m["left_out"])
     assert "notes.json" in m["files"]["results.tar.gz"]["holds"]
     assert "discriminators/model0.safetensors" in m["files"]["results.tar.gz"]["holds"]
@@ -95,21 +100,10 @@ def test_packing_splits_or_leaves_out_what_exceeds_the_limits(tmp_path):
 
 
 def test_a_results_bundle_over_16_mib_travels_in_parts_that_join_back(tmp_path):
-    a = argparse.Namespace(started=None, rehearse=True, budget=60, data=tmp_path, out=tmp_path / "out",
-                           work=tmp_path / "work", inception=None)
-    job = gpu_plan.Job(a)
-    job.out.mkdir()
-    job.stage.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    for i in range(2):
-        (job.stage / f"model{i}.safetensors").write_bytes(rng.bytes(MIB))
-    (job.stage / "metrics").mkdir()
     big = rng.bytes(20 * MIB)                                     # incompressible, and not one that may be dropped
-    (job.stage / "metrics" / "big.bin").write_bytes(big)
-    job.log_file = open(job.out / "log.txt", "w")
-    job.pack()
-    job.log_file.close()
-    m = check_limits(job.out)
+    job, m = pack(tmp_path, {"model0.safetensors": rng.bytes(MIB), "model1.safetensors": rng.bytes(MIB),
+                             "metrics/big.bin": big})
     parts = sorted(job.out.glob("results.tar.gz.part*"))
     assert [p.name for p in parts] == ["results.tar.gz.part0", "results.tar.gz.part1"] and not m["left_out"]
     assert all(p.stat().st_size <= gpu_plan.MAX_FILE for p in parts)
