@@ -138,15 +138,26 @@ def test_a_full_disk_mid_run_is_a_one_line_cli_error(tmp_path, mnist_root):
 
 @pytest.mark.parametrize("kind", ["read-only folder", "under a file"])
 def test_an_unwritable_run_folder_is_a_one_line_cli_error(tmp_path, kind):
+    env = dict(os.environ)
     if kind == "read-only folder":
-        if os.geteuid() == 0:
-            pytest.skip("root may write anywhere")
         parent = tmp_path / "locked"
         parent.mkdir(mode=0o500)
+        if os.geteuid() == 0:               # root may write anywhere: its mkdir there is refused as a user's would be
+            hook = tmp_path / "hook"
+            hook.mkdir()
+            (hook / "sitecustomize.py").write_text(
+                "import errno, os\n"
+                "_mkdir = os.mkdir\n"
+                "def mkdir(path, *a, **k):\n"
+                f"    if str(path).startswith({str(parent)!r}):\n"
+                "        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))\n"
+                "    return _mkdir(path, *a, **k)\n"
+                "os.mkdir = mkdir\n")
+            env["PYTHONPATH"] = str(hook)
     else:                                   # a path through a regular file: unwritable even for root
         parent = tmp_path / "a_file"
         parent.write_text("not a folder")
     r = subprocess.run([sys.executable, "-m", "training", "train", "--model", "mnist-gan", "--out",
-                        str(parent / "run")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                        str(parent / "run")], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode != 0 and r.stderr.strip().splitlines() == [f"error: cannot write to the run folder "
                                                                    f"'{parent / 'run'}'"]
