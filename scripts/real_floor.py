@@ -6,7 +6,7 @@ those counts. FID of a few thousand samples is biased upwards (README: the shipp
 
 Takes `n` images of the test split (a seeded random subset), and the same cached training reference as
 `python -m training evaluate NAME --fid` on the CPU (a seeded random `--ref-images` of the training set; KID against
-its first 2,000 rows). Prints one line of figures.
+the first 2,000 rows of that random order). Prints one line of figures.
 """
 from __future__ import annotations
 

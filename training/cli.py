@@ -116,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a registry model")
     t.add_argument("--model", required=True, help="registry name, e.g. mnist-dcgan")
-    t.add_argument("--data", help="dataset file/folder or a root holding them (default: $GAN_DEMO_DATA, else "
-                                  "./data, else ../shared/data: the first holding the dataset complete)")
+    t.add_argument("--data", help="dataset file/folder or a root holding them (default: $GAN_DEMO_DATA alone when "
+                                  "set, else ./data, then ../shared/data: the first holding the dataset complete)")
     t.add_argument("--steps", type=_positive(int), help="generator steps (default: the recipe's)")
     t.add_argument("--batch", type=_positive(int),
                    help="batch size (default: the recipe's); under torchrun the global batch, split over the processes")

@@ -32,7 +32,7 @@ KEEP_RUNS runs; folders older than GAN_DEMO_RUNS_KEEP_S (default one day) are de
 within GAN_DEMO_RUNS_QUOTA_MB (default 2048) by deleting the oldest finished runs, and while runs in progress fill
 it no run starts. Each session folder names the server process that made it; at start, manager() deletes those of
 servers no longer running (a killed server's leftovers).
-Data: gan_demo.paths.find_data ($GAN_DEMO_DATA, else ./data, else ../shared/data; partial copies are skipped);
+Data: gan_demo.paths.find_data ($GAN_DEMO_DATA alone when set, else ./data, then ../shared/data; partial copies are skipped);
 MNIST and CIFAR-10 are downloaded by torchvision when absent and the network allows; otherwise the run fails with
 what to provide.
 Hardware: CUDA when present, else the CPU (GAN_DEMO_DEVICE overrides). On Hugging Face ZeroGPU (the `spaces`
