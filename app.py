@@ -1,8 +1,8 @@
 """Launch the gan_demo web app: `python app.py [--port N] [--host ADDR] [--share] [--preload]`.
 
-Checkpoints come from weights/ (or $GAN_DEMO_WEIGHTS_DIR) and load on first use, on CUDA when present, else Apple's MPS, else the
-CPU ($GAN_DEMO_DEVICE overrides). Gradio's own variables (GRADIO_SERVER_PORT, GRADIO_SERVER_NAME) apply when the
-flags are not given. On Hugging Face Spaces (SPACE_ID set) every model is loaded before serving.
+Checkpoints come from weights/ (or $GAN_DEMO_WEIGHTS_DIR) and load on first use, on CUDA when present, else Apple's
+MPS, else the CPU ($GAN_DEMO_DEVICE overrides). Gradio's own variables (GRADIO_SERVER_PORT, GRADIO_SERVER_NAME) apply
+when the flags are not given. On Hugging Face Spaces (SPACE_ID set) every model is loaded before serving.
 The Train tab (gan_demo/app/jobs/): GAN_DEMO_MAX_RUNS (runs at once, default 1), GAN_DEMO_RUN_TIME_LIMIT_S (default
 600), GAN_DEMO_RUNS_DIR (default runs/ui), GAN_DEMO_DATA (datasets; default ./data, else ../shared/data).
 Limits: GAN_DEMO_MAX_BODY_MB (request bodies, default 2), GAN_DEMO_MAX_UPLOAD_MB (uploads, where a component takes

@@ -32,12 +32,12 @@ KEEP_RUNS runs; folders older than GAN_DEMO_RUNS_KEEP_S (default one day) are de
 within GAN_DEMO_RUNS_QUOTA_MB (default 2048) by deleting the oldest finished runs, and while runs in progress fill
 it no run starts. Each session folder names the server process that made it; at start, manager() deletes those of
 servers no longer running (a killed server's leftovers).
-Data: gan_demo.paths.find_data ($GAN_DEMO_DATA alone when set, else ./data, then ../shared/data; partial copies are skipped);
-MNIST and CIFAR-10 are downloaded by torchvision when absent and the network allows; otherwise the run fails with
-what to provide.
-Hardware: CUDA when present, else the CPU (GAN_DEMO_DEVICE overrides). On Hugging Face ZeroGPU (the `spaces`
-package, SPACES_ZERO_GPU set), where CUDA exists only inside @spaces.GPU calls, a run trains in chunks: each GPU
-call resumes from the run's resume file, trains for about GAN_DEMO_GPU_CHUNK_S seconds (default 40), saves the
+Data: gan_demo.paths.find_data ($GAN_DEMO_DATA alone when set, else ./data, then ../shared/data; partial copies are
+skipped); MNIST and CIFAR-10 are downloaded by torchvision when absent and the network allows; otherwise the run fails
+with what to provide.
+Hardware: CUDA when present, else Apple's MPS, else the CPU (GAN_DEMO_DEVICE overrides). On Hugging Face ZeroGPU (the
+`spaces` package, SPACES_ZERO_GPU set), where CUDA exists only inside @spaces.GPU calls, a run trains in chunks: each
+GPU call resumes from the run's resume file, trains for about GAN_DEMO_GPU_CHUNK_S seconds (default 40), saves the
 resume file and the generator and returns, so the state lives on the CPU side (on disk) between calls.
 TrainingManager(chunk_s=…) or GAN_DEMO_GPU_CHUNK_S selects the same chunked path on any device (the tests run it
 on the CPU, where it ends bit for bit where a continuous run does).
