@@ -112,24 +112,32 @@ def test_a_full_disk_leaves_the_previous_file_whole(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["resume.pt"]           # no temporary file left behind
 
 
-def test_a_full_disk_mid_run_is_a_one_line_cli_error(tmp_path, mnist_root):
-    """The CLI on a disk that fills up while it saves: a one-line error and a non-zero exit, not a traceback.
-    (ENOSPC is simulated by a sitecustomize that makes every write of the resume file fail.)"""
+def failing_env(tmp_path, target: str, needle: str, code: int) -> dict:
+    """The environment of a subprocess in which `target` (e.g. "torch.save", "os.mkdir") raises OSError(code) when
+    one of its path arguments contains `needle`: a sitecustomize on PYTHONPATH, to simulate a full disk or a folder
+    the OS refuses."""
+    module = target.rsplit(".", 1)[0]
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(
-        "import errno, os, torch\n"
-        "_save = torch.save\n"
-        "def save(obj, f, *a, **k):\n"
-        "    if '.resume.pt.' in str(f):\n"
-        "        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n"
-        "    return _save(obj, f, *a, **k)\n"
-        "torch.save = save\n")
+        f"import os, {module}\n"
+        f"_real = {target}\n"
+        "def failing(*a, **k):\n"
+        f"    if any(isinstance(x, (str, os.PathLike)) and {needle!r} in str(x) for x in a):\n"
+        f"        raise OSError({code}, os.strerror({code}))\n"
+        "    return _real(*a, **k)\n"
+        f"{target} = failing\n")
+    return {**os.environ, "PYTHONPATH": str(hook)}
+
+
+def test_a_full_disk_mid_run_is_a_one_line_cli_error(tmp_path, mnist_root):
+    """The CLI on a disk that fills up while it saves: a one-line error and a non-zero exit, not a traceback.
+    (ENOSPC is simulated by a sitecustomize that makes every write of the resume file fail.)"""
     out = tmp_path / "run"
     r = subprocess.run([sys.executable, "-m", "training", "train", "--model", "mnist-gan", "--data",
                         str(mnist_root), "--steps", "4", "--batch", "8", "--out", str(out)], cwd=ROOT,
                        capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "PYTHONPATH": str(hook)})
+                       env=failing_env(tmp_path, "torch.save", ".resume.pt.", errno.ENOSPC))
     lines = [line for line in r.stderr.splitlines() if line.strip() and not line.startswith(("mnist-gan", "\r"))]
     assert r.returncode != 0 and lines and lines[-1] == "error: cannot write the run (No space left on device)", \
         r.stderr[-2000:]
@@ -143,17 +151,7 @@ def test_an_unwritable_run_folder_is_a_one_line_cli_error(tmp_path, kind):
         parent = tmp_path / "locked"
         parent.mkdir(mode=0o500)
         if os.geteuid() == 0:               # root may write anywhere: its mkdir there is refused as a user's would be
-            hook = tmp_path / "hook"
-            hook.mkdir()
-            (hook / "sitecustomize.py").write_text(
-                "import errno, os\n"
-                "_mkdir = os.mkdir\n"
-                "def mkdir(path, *a, **k):\n"
-                f"    if str(path).startswith({str(parent)!r}):\n"
-                "        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))\n"
-                "    return _mkdir(path, *a, **k)\n"
-                "os.mkdir = mkdir\n")
-            env["PYTHONPATH"] = str(hook)
+            env = failing_env(tmp_path, "os.mkdir", str(parent), errno.EACCES)
     else:                                   # a path through a regular file: unwritable even for root
         parent = tmp_path / "a_file"
         parent.write_text("not a folder")
